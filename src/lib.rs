@@ -1,0 +1,1 @@
+//! fabric: a network fabric controller for a WireGuard + SSTP hub-and-spoke network.
