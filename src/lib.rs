@@ -1,1 +1,13 @@
 //! fabric: a network fabric controller for a WireGuard + SSTP hub-and-spoke network.
+//!
+//! Data flows one way: topology.yaml → [`yaml`] → [`raw`] → [`validate`] → [`model::Topology`]
+//! → [`plan`] → [`render`] (files) / apply / DNS. Everything up to the renderers is pure.
+
+pub mod diag;
+pub mod model;
+pub mod plan;
+pub mod raw;
+pub mod render;
+pub mod shell;
+pub mod validate;
+pub mod yaml;

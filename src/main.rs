@@ -1,1 +1,91 @@
-fn main() {}
+//! `fabric` binary: parses the command line, runs the command, owns printing and exit codes.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use fabric::shell::{self, secrets::SecretsDir};
+
+/// A failure that is a finding about the input (exit 1), not an operational error (exit 2).
+struct Findings(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    match run(cli) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(Findings(text))) => {
+            eprintln!("{text}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("fabric: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
+    match cli.command {
+        Command::Check { topology } => {
+            let t = match shell::topology::read(&topology.topology)? {
+                Ok(t) => t,
+                Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
+            };
+            println!(
+                "{}: valid ({} nodes, {} planes, {} client routers, {} layouts)",
+                topology.topology.display(),
+                t.nodes.len(),
+                t.planes.len(),
+                t.sstp.as_ref().map_or(0, |s| s.clients.len()),
+                t.layouts.len()
+            );
+        }
+        Command::Keys { topology, secrets } => {
+            let t = match shell::topology::read(&topology.topology)? {
+                Ok(t) => t,
+                Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
+            };
+            let dir = secrets
+                .secrets
+                .unwrap_or_else(|| shell::topology::default_secrets_dir(&topology.topology));
+            let report = SecretsDir::new(&dir).generate_missing(&t)?;
+            for path in &report.created {
+                println!("created {path}");
+            }
+            println!(
+                "{}: {} created, {} already present",
+                dir.display(),
+                report.created.len(),
+                report.present
+            );
+        }
+        Command::Render {
+            topology,
+            secrets,
+            layout,
+            out,
+        } => {
+            let t = match shell::topology::read(&topology.topology)? {
+                Ok(t) => t,
+                Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
+            };
+            let dir = secrets
+                .secrets
+                .unwrap_or_else(|| shell::topology::default_secrets_dir(&topology.topology));
+            let (keys, secret_values) = SecretsDir::new(&dir).load(&t)?;
+            let plan = fabric::plan::plan(&t, &keys, &layout)?;
+            let artifacts = fabric::render::render(&plan, &secret_values);
+            for line in shell::output::write_artifacts(&out, &artifacts)? {
+                println!("{line}");
+            }
+        }
+    }
+    Ok(Ok(()))
+}

@@ -1,0 +1,60 @@
+//! Command-line interface (clap derive). Exit codes: 0 ok, 1 findings, 2 operational failure.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fabric",
+    version,
+    about = "Network fabric controller for a WireGuard + SSTP hub-and-spoke network",
+    after_help = "Exit codes: 0 success, 1 findings (invalid topology), 2 operational failure."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct TopologyArg {
+    /// The topology file.
+    #[arg(short = 't', long = "topology", default_value = "topology.yaml")]
+    pub topology: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsArg {
+    /// The secrets directory [default: secrets/ beside the topology file].
+    #[arg(long = "secrets")]
+    pub secrets: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the topology and report every finding as FILE:LINE:COL: path: message (hint).
+    Check {
+        #[command(flatten)]
+        topology: TopologyArg,
+    },
+    /// Create the missing WireGuard private keys and SSTP passwords (files 0600).
+    Keys {
+        #[command(flatten)]
+        topology: TopologyArg,
+        #[command(flatten)]
+        secrets: SecretsArg,
+    },
+    /// Render wg-quick configs, RouterOS scripts and manifest.json for one layout.
+    Render {
+        #[command(flatten)]
+        topology: TopologyArg,
+        #[command(flatten)]
+        secrets: SecretsArg,
+        /// The layout to render (see `layouts` in the topology).
+        #[arg(long, default_value = "primary")]
+        layout: String,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}

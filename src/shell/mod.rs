@@ -1,0 +1,6 @@
+//! The effectful shell: files (topology, secrets, rendered output). Everything here is thin;
+//! decisions live in the pure core.
+
+pub mod output;
+pub mod secrets;
+pub mod topology;

@@ -1,0 +1,301 @@
+//! Cross-section checks on an otherwise well-formed topology: references, duplicates,
+//! overlapping prefixes and role assignments.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use ipnet::Ipv4Net;
+
+use crate::diag::Findings;
+use crate::model::*;
+use crate::raw::RawTopology;
+
+pub fn cross_check(f: &mut Findings, raw: &RawTopology, t: &Topology) {
+    references(f, t);
+    duplicates(f, t);
+    listen_ports(f, t);
+    sstp_hubs(f, t);
+    layouts(f, t);
+    overlapping_prefixes(f, raw, t);
+}
+
+fn references(f: &mut Findings, t: &Topology) {
+    for (i, v) in t.vlans.iter().enumerate() {
+        if !t.nodes.contains_key(&v.via) {
+            f.at(
+                format!("vlans.list[{i}].via"),
+                format!("node \"{}\" is not defined", v.via),
+                "name a node under nodes",
+            );
+        }
+    }
+    for (svc, node) in &t.dns.services {
+        match t.nodes.get(node) {
+            None => f.at(
+                format!("dns.services.{svc}"),
+                format!("node \"{node}\" is not defined"),
+                "name a node under nodes",
+            ),
+            Some(n) if n.memberships.is_empty() => f.at(
+                format!("dns.services.{svc}"),
+                format!("node \"{node}\" has no plane address"),
+                "a service record needs an address",
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Reports every value that occurs more than once, at each later occurrence.
+fn report_duplicates<K: Eq + Hash + std::fmt::Display>(
+    f: &mut Findings,
+    items: Vec<(K, String)>,
+    what: &str,
+    hint: &str,
+) {
+    let mut first: HashMap<K, String> = HashMap::new();
+    for (key, path) in items {
+        if let Some(prev) = first.get(&key) {
+            f.at(
+                path,
+                format!("duplicate {what} \"{key}\" (also at {prev})"),
+                hint,
+            );
+        } else {
+            first.insert(key, path);
+        }
+    }
+}
+
+fn duplicates(f: &mut Findings, t: &Topology) {
+    let mut addresses = Vec::new();
+    let mut keys = Vec::new();
+    for (name, n) in &t.nodes {
+        for (plane, m) in &n.memberships {
+            addresses.push((m.address, format!("nodes.{name}.planes.{plane}.address")));
+            if let Some(k) = m.public_key {
+                keys.push((k, format!("nodes.{name}.planes.{plane}.public_key")));
+            }
+        }
+        if let Some(s) = &n.sstp {
+            addresses.push((s.address, format!("nodes.{name}.sstp.address")));
+        }
+    }
+    let mut names: Vec<(NodeName, String)> = t
+        .nodes
+        .keys()
+        .map(|n| (n.clone(), format!("nodes.{n}")))
+        .collect();
+    let mut users = Vec::new();
+    if let Some(s) = &t.sstp {
+        for (i, c) in s.clients.iter().enumerate() {
+            addresses.push((c.address, format!("sstp.clients[{i}].address")));
+            names.push((c.name.clone(), format!("sstp.clients[{i}].name")));
+            users.push((c.user.clone(), format!("sstp.clients[{i}].user")));
+        }
+    }
+    let vlan_ids = t
+        .vlans
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.id, format!("vlans.list[{i}].id")))
+        .collect();
+    report_duplicates(
+        f,
+        addresses,
+        "address",
+        "every tunnel address must be unique",
+    );
+    report_duplicates(
+        f,
+        keys,
+        "public key",
+        "each node and plane needs its own key pair",
+    );
+    report_duplicates(
+        f,
+        names,
+        "name",
+        "node and client-router names share one namespace (they become DNS names)",
+    );
+    report_duplicates(
+        f,
+        users,
+        "SSTP user",
+        "each client router needs its own PPP secret",
+    );
+    report_duplicates(f, vlan_ids, "VLAN id", "each VLAN is listed once");
+}
+
+fn listen_ports(f: &mut Findings, t: &Topology) {
+    let ports = t
+        .planes
+        .values()
+        .map(|p| (p.listen_port, format!("planes.{}.listen_port", p.name)))
+        .collect();
+    report_duplicates(
+        f,
+        ports,
+        "listen port",
+        "a node on two planes needs a different UDP port for each",
+    );
+}
+
+fn sstp_hubs(f: &mut Findings, t: &Topology) {
+    let Some(s) = &t.sstp else { return };
+    for (i, hub) in s.hubs.iter().enumerate() {
+        let path = format!("sstp.hubs[{i}]");
+        let Some(n) = t.nodes.get(hub) else {
+            f.at(
+                path,
+                format!("node \"{hub}\" is not defined"),
+                "name a routeros-v7 node under nodes",
+            );
+            continue;
+        };
+        if n.platform != Platform::RouterosV7 {
+            f.at(
+                &path,
+                format!("\"{hub}\" is not a routeros-v7 node"),
+                "SSTP hubs are MikroTik CHRs",
+            );
+        }
+        match &n.sstp {
+            None => f.at(
+                &path,
+                format!("node \"{hub}\" has no sstp section"),
+                format!("add nodes.{hub}.sstp with address and hostname"),
+            ),
+            Some(side) if !s.subnet.contains(&side.address) => f.at(
+                format!("nodes.{hub}.sstp.address"),
+                format!("\"{}\" is outside sstp.subnet {}", side.address, s.subnet),
+                "hub PPP addresses live in sstp.subnet",
+            ),
+            Some(_) => {}
+        }
+        if !n.memberships.contains_key(&s.plane) {
+            f.at(
+                &path,
+                format!("SSTP hub \"{hub}\" is not on plane {}", s.plane),
+                format!("give it an address under nodes.{hub}.planes.{}", s.plane),
+            );
+        }
+        if n.endpoint.is_none() {
+            f.at(
+                &path,
+                format!("SSTP hub \"{hub}\" has no endpoint"),
+                format!("set nodes.{hub}.endpoint to its public address"),
+            );
+        }
+    }
+}
+
+fn layouts(f: &mut Findings, t: &Topology) {
+    for (lname, l) in &t.layouts {
+        for plane in t.planes.keys() {
+            if !l.plane_hubs.contains_key(plane) {
+                f.at(
+                    format!("layouts.{lname}"),
+                    format!("no hub for plane {plane}"),
+                    format!("add {plane}: <node>"),
+                );
+            }
+        }
+        for (plane, hub) in &l.plane_hubs {
+            let path = format!("layouts.{lname}.{plane}");
+            if !t.planes.contains_key(plane) {
+                f.at(
+                    &path,
+                    format!("\"{plane}\" is neither a plane nor sstp"),
+                    "layout keys are plane names and sstp",
+                );
+                continue;
+            }
+            match t.nodes.get(hub) {
+                None => f.at(
+                    &path,
+                    format!("node \"{hub}\" is not defined"),
+                    "name a node under nodes",
+                ),
+                Some(n) if !n.memberships.contains_key(plane) => f.at(
+                    &path,
+                    format!("hub \"{hub}\" is not a member of plane {plane}"),
+                    format!("give it an address under nodes.{hub}.planes.{plane}"),
+                ),
+                Some(n) if n.endpoint.is_none() => f.at(
+                    &path,
+                    format!("hub \"{hub}\" has no endpoint"),
+                    format!("spokes must reach the hub: set nodes.{hub}.endpoint"),
+                ),
+                Some(n) if matches!(n.platform, Platform::Macos | Platform::Ios) => f.at(
+                    &path,
+                    format!("\"{hub}\" runs {:?}, which cannot be a hub", n.platform),
+                    "hubs are linux or routeros-v7 nodes",
+                ),
+                Some(_) => {}
+            }
+        }
+        match (&t.sstp, &l.sstp_hub) {
+            (Some(_), None) => f.at(
+                format!("layouts.{lname}"),
+                "no SSTP hub",
+                "add sstp: <one of sstp.hubs>",
+            ),
+            (None, Some(_)) => f.at(
+                format!("layouts.{lname}.sstp"),
+                "there is no sstp section",
+                "remove it or add an sstp section",
+            ),
+            (Some(s), Some(hub)) if !s.hubs.contains(hub) => f.at(
+                format!("layouts.{lname}.sstp"),
+                format!("\"{hub}\" is not in sstp.hubs"),
+                "the SSTP role goes to one of sstp.hubs",
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Every prefix that some hub routes to exactly one peer must be disjoint from every other:
+/// WireGuard AllowedIPs silently hand an overlapping prefix to whichever peer was set last.
+fn overlapping_prefixes(f: &mut Findings, raw: &RawTopology, t: &Topology) {
+    let mut owned: Vec<(Ipv4Net, String)> = Vec::new();
+    for p in t.planes.values() {
+        owned.push((p.subnet, format!("planes.{}.subnet", p.name)));
+    }
+    for (i, v) in t.vlans.iter().enumerate() {
+        owned.push((v.subnet, format!("vlans.list[{i}].subnet")));
+    }
+    for (name, n) in &raw.nodes {
+        for (i, r) in n.routes.iter().enumerate() {
+            if let Ok(net) = r.parse() {
+                owned.push((net, format!("nodes.{name}.routes[{i}]")));
+            }
+        }
+    }
+    if let Some(s) = &t.sstp {
+        owned.push((s.subnet, "sstp.subnet".into()));
+        for (i, c) in s.clients.iter().enumerate() {
+            for (j, lan) in c.lans.iter().enumerate() {
+                owned.push((*lan, format!("sstp.clients[{i}].lans[{j}]")));
+            }
+        }
+    }
+    owned.sort_by_key(|(net, path)| (net.network(), net.prefix_len(), path.clone()));
+    let mut open: Option<&(Ipv4Net, String)> = None;
+    for item in &owned {
+        match open {
+            Some(outer) if outer.0.contains(&item.0.network()) => {
+                f.at(
+                    &item.1,
+                    format!("\"{}\" overlaps \"{}\" ({})", item.0, outer.0, outer.1),
+                    "routed prefixes must be disjoint, or WireGuard AllowedIPs silently steal traffic from one peer; shrink or move one",
+                );
+                if item.0.broadcast() > outer.0.broadcast() {
+                    open = Some(item);
+                }
+            }
+            _ => open = Some(item),
+        }
+    }
+}

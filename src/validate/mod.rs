@@ -1,0 +1,153 @@
+//! topology.yaml text → validated [`Topology`], reporting every finding at once.
+//!
+//! Stages: YAML (syntax, duplicate keys) → raw serde structs (unknown fields, type errors,
+//! inline secrets) → typed model (field rules) → cross checks (duplicates, overlaps,
+//! references). Pure: takes text, returns values.
+
+mod checks;
+mod fields;
+mod sections;
+
+use crate::diag::Diagnostic;
+use crate::model::Topology;
+use crate::raw::RawTopology;
+use crate::yaml::{self, PathIndex};
+
+/// Key names that would put a secret into topology.yaml.
+const SECRET_KEYS: &[&str] = &[
+    "private_key",
+    "privatekey",
+    "private-key",
+    "password",
+    "passwd",
+    "secret",
+    "preshared_key",
+    "presharedkey",
+    "preshared-key",
+    "psk",
+    "token",
+];
+
+/// Parses and validates a topology. On failure returns all findings, sorted by position.
+pub fn load(text: &str) -> Result<Topology, Vec<Diagnostic>> {
+    let doc = match yaml::parse(text) {
+        Ok(doc) => doc,
+        Err(p) => {
+            let d = Diagnostic {
+                path: p.path,
+                pos: Some(p.pos),
+                message: p.message,
+                hint: Some("fix the YAML syntax first".into()),
+            };
+            return Err(vec![d]);
+        }
+    };
+    let mut diags: Vec<Diagnostic> = doc
+        .problems
+        .iter()
+        .map(|p| Diagnostic {
+            path: p.path.clone(),
+            pos: Some(p.pos),
+            message: p.message.clone(),
+            hint: Some("remove or rename one of them".into()),
+        })
+        .collect();
+    diags.extend(inline_secrets(&doc.index));
+
+    let raw = match deserialize(doc.value, &doc.index, &mut diags) {
+        Some(raw) => raw,
+        None => return Err(finish(diags, &doc.index)),
+    };
+    match sections::build(&raw) {
+        Ok(topology) if diags.is_empty() => Ok(topology),
+        Ok(_) => Err(finish(diags, &doc.index)),
+        Err(findings) => {
+            diags.extend(findings.0);
+            Err(finish(diags, &doc.index))
+        }
+    }
+}
+
+fn inline_secrets(index: &PathIndex) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (path, pos) in index.key_paths() {
+        let key = path
+            .rsplit(['.', ']'])
+            .next()
+            .unwrap_or(path)
+            .to_ascii_lowercase();
+        if SECRET_KEYS.contains(&key.as_str()) {
+            out.push(Diagnostic {
+                path: path.to_string(),
+                pos: Some(pos),
+                message: format!("\"{key}\" holds a secret; secrets never live in topology.yaml"),
+                hint: Some("delete it: fabric keeps private keys and passwords in the secrets directory (`fabric keys`); a node that keeps its own key lists only public_key".into()),
+            });
+        }
+    }
+    out
+}
+
+fn deserialize(
+    value: serde_json::Value,
+    index: &PathIndex,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<RawTopology> {
+    let mut unknown = Vec::new();
+    let mut on_ignored = |path: serde_ignored::Path| unknown.push(ignored_path(&path));
+    let ignored = serde_ignored::Deserializer::new(value, &mut on_ignored);
+    let result: Result<RawTopology, _> = serde_path_to_error::deserialize(ignored);
+    for path in unknown {
+        let field = path.rsplit('.').next().unwrap_or(&path).to_string();
+        if SECRET_KEYS.contains(&field.to_ascii_lowercase().as_str()) {
+            continue; // already reported as an inline secret
+        }
+        diags.push(Diagnostic {
+            pos: index.key_pos(&path),
+            path,
+            message: format!("unknown field \"{field}\""),
+            hint: Some("check the spelling; docs/topology.md lists every field".into()),
+        });
+    }
+    match result {
+        Ok(raw) => Some(raw),
+        Err(e) => {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            let message = e.inner().to_string();
+            diags.push(Diagnostic {
+                pos: index.value_pos(&path),
+                path,
+                message: format!("wrong type: {message}"),
+                hint: Some("see docs/topology.md for the expected shape".into()),
+            });
+            None
+        }
+    }
+}
+
+fn ignored_path(path: &serde_ignored::Path) -> String {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => String::new(),
+        P::Seq { parent, index } => yaml::join_index(&ignored_path(parent), *index),
+        P::Map { parent, key } => yaml::join_key(&ignored_path(parent), key),
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            ignored_path(parent)
+        }
+    }
+}
+
+fn finish(mut diags: Vec<Diagnostic>, index: &PathIndex) -> Vec<Diagnostic> {
+    for d in &mut diags {
+        if d.pos.is_none() {
+            d.pos = index.value_pos(&d.path);
+        }
+    }
+    diags.sort_by(|a, b| (a.pos, &a.path, &a.message).cmp(&(b.pos, &b.path, &b.message)));
+    diags.dedup();
+    diags
+}
+
+#[cfg(test)]
+mod tests;
