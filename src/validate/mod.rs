@@ -141,7 +141,12 @@ fn ignored_path(path: &serde_ignored::Path) -> String {
 fn finish(mut diags: Vec<Diagnostic>, index: &PathIndex) -> Vec<Diagnostic> {
     for d in &mut diags {
         if d.pos.is_none() {
-            d.pos = index.value_pos(&d.path);
+            // Point at the value when it sits on the key's line, else at the key itself.
+            let (key, value) = (index.key_pos(&d.path), index.value_pos(&d.path));
+            d.pos = match (key, value) {
+                (Some(k), Some(v)) if k.line != v.line => Some(k),
+                (k, v) => v.or(k),
+            };
         }
     }
     diags.sort_by(|a, b| (a.pos, &a.path, &a.message).cmp(&(b.pos, &b.path, &b.message)));

@@ -243,17 +243,17 @@ fn nodes(
         let mut memberships = BTreeMap::new();
         for (plane, m) in &n.planes {
             let mpath = format!("{path}.planes.{plane}");
-            let Some(ifname) = fields::parse::<Ifname>(f, plane, &mpath) else {
-                continue;
-            };
-            let Some(p) = planes.get(&ifname) else {
-                let known: Vec<_> = planes.keys().map(|k| k.to_string()).collect();
+            if !raw.planes.contains_key(plane) {
+                let known: Vec<_> = raw.planes.keys().cloned().collect();
                 f.at(
                     &mpath,
                     format!("plane \"{plane}\" is not defined"),
                     format!("defined planes: {}", known.join(", ")),
                 );
                 continue;
+            }
+            let Ok(ifname) = plane.parse::<Ifname>() else {
+                continue; // reported under planes
             };
             let address = required(
                 f,
@@ -262,7 +262,8 @@ fn nodes(
                 "the node's tunnel address on this plane",
             )
             .and_then(|a| fields::ipv4(f, a, &format!("{mpath}.address")));
-            if let Some(a) = address {
+            // A plane with findings of its own is reported there; skip checks that need it.
+            if let (Some(a), Some(p)) = (address, planes.get(&ifname)) {
                 if !p.subnet.contains(&a) {
                     f.at(
                         format!("{mpath}.address"),
@@ -498,7 +499,13 @@ fn layouts(f: &mut Findings, raw: &RawTopology) -> BTreeMap<LayoutName, Layout> 
             };
             if role == "sstp" {
                 layout.sstp_hub = Some(node);
-            } else if let Some(plane) = fields::parse::<Ifname>(f, role, &rpath) {
+            } else if !raw.planes.contains_key(role) {
+                f.at(
+                    &rpath,
+                    format!("\"{role}\" is neither a plane nor sstp"),
+                    "layout keys are plane names and sstp",
+                );
+            } else if let Ok(plane) = role.parse::<Ifname>() {
                 layout.plane_hubs.insert(plane, node);
             }
         }

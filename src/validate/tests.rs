@@ -1,1 +1,328 @@
+//! One test per validation rule, each against the shipped topology with one mistake put in.
 
+use super::load;
+
+const SHIPPED: &str = include_str!("../../topology.yaml");
+
+/// The shipped topology with the first `from` replaced by `to`.
+fn with(from: &str, to: &str) -> String {
+    assert!(
+        SHIPPED.contains(from),
+        "fixture text {from:?} not in topology.yaml"
+    );
+    SHIPPED.replacen(from, to, 1)
+}
+
+fn findings(text: &str) -> Vec<String> {
+    load(text)
+        .expect_err("expected findings")
+        .iter()
+        .map(|d| d.display("t.yaml").to_string())
+        .collect()
+}
+
+/// 1-based line of the first line containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .expect("needle present")
+        + 1
+}
+
+/// Asserts exactly one finding, equal to `want` (with `@LINE` filled in from `needle`).
+fn assert_single(text: &str, needle: &str, want: &str) {
+    let got = findings(text);
+    let want = want.replace("@LINE", &line_of(text, needle).to_string());
+    assert_eq!(got, vec![want], "all findings: {got:#?}");
+}
+
+#[test]
+fn shipped_topology_is_valid() {
+    let t = load(SHIPPED).expect("shipped topology.yaml must validate");
+    assert_eq!(t.nodes.len(), 7);
+    assert_eq!(t.layouts.len(), 3);
+}
+
+#[test]
+fn reports_yaml_syntax_errors_with_line() {
+    let text = with("  hubs: [chr01, chr02]", "  hubs: [chr01, chr02");
+    let got = findings(&text);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("t.yaml:") && got[0].contains("YAML syntax error"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn rejects_unknown_fields() {
+    let text = with(
+        "    keepalive: 25\n    routes",
+        "    keepalive: 25\n    route: []\n    routes",
+    );
+    assert_single(
+        &text,
+        "route: []",
+        "t.yaml:@LINE:5: planes.wg1.route: unknown field \"route\" (check the spelling; docs/topology.md lists every field)",
+    );
+}
+
+#[test]
+fn rejects_duplicate_node_names() {
+    let text = with("  nuc:\n", "  z640:\n");
+    let got = findings(&text);
+    let line = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| *l == "  z640:")
+        .nth(1)
+        .unwrap()
+        .0
+        + 1;
+    assert_eq!(
+        got,
+        vec![format!(
+            "t.yaml:{line}:3: nodes.z640: duplicate key \"z640\" (the first one would be silently overwritten) (remove or rename one of them)"
+        )]
+    );
+}
+
+#[test]
+fn rejects_client_router_named_like_a_node() {
+    let text = with("    - name: client-b", "    - name: nuc");
+    assert_single(
+        &text,
+        "- name: nuc",
+        "t.yaml:@LINE:13: sstp.clients[2].name: duplicate name \"nuc\" (also at nodes.nuc) (node and client-router names share one namespace (they become DNS names))",
+    );
+}
+
+#[test]
+fn rejects_duplicate_addresses() {
+    let text = with(
+        "wg0: { address: 10.0.12.31 }",
+        "wg0: { address: 10.0.12.30 }",
+    );
+    let got = findings(&text);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("duplicate address \"10.0.12.30\""),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn rejects_duplicate_public_keys() {
+    let key = "HAZwJElH8BUNzGpNmDFJP5bG+3V2M/fx8fQn20PJy0k=";
+    let text = with(
+        "wg0: { address: 10.0.12.30 }",
+        &format!("wg0: {{ address: 10.0.12.30, public_key: \"{key}\" }}"),
+    );
+    let text = text.replacen(
+        "wg0: { address: 10.0.12.31 }",
+        &format!("wg0: {{ address: 10.0.12.31, public_key: \"{key}\" }}"),
+        1,
+    );
+    let got = findings(&text);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("nodes.z640.planes.wg0.public_key: duplicate public key")
+            && got[0].contains("also at nodes.nuc.planes.wg0.public_key"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn rejects_duplicate_sstp_users() {
+    let text = with(
+        "      site: Other client router",
+        "      site: Other client router\n      user: client-a-hq",
+    );
+    let got = findings(&text);
+    assert!(
+        got.iter()
+            .any(|g| g.contains("sstp.clients[2].user: duplicate SSTP user \"client-a-hq\"")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn rejects_address_outside_plane_subnet() {
+    let text = with(
+        "wg0: { address: 10.0.12.31 }",
+        "wg0: { address: 10.0.99.31 }",
+    );
+    assert_single(
+        &text,
+        "10.0.99.31",
+        "t.yaml:@LINE:23: nodes.nuc.planes.wg0.address: \"10.0.99.31\" is outside plane wg0's subnet 10.0.12.0/24 (pick a free address in 10.0.12.0/24)",
+    );
+}
+
+#[test]
+fn rejects_overlapping_routed_prefixes() {
+    let text = with(
+        "      lans: [192.168.60.0/24]",
+        "      lans: [10.42.60.128/25]",
+    );
+    assert_single(
+        &text,
+        "10.42.60.128/25",
+        "t.yaml:@LINE:14: sstp.clients[2].lans[0]: \"10.42.60.128/25\" overlaps \"10.42.60.0/24\" (vlans.list[0].subnet) (routed prefixes must be disjoint, or WireGuard AllowedIPs silently steal traffic from one peer; shrink or move one)",
+    );
+}
+
+#[test]
+fn rejects_vlan_id_that_is_not_the_third_octet() {
+    let text = with("    - id: 60", "    - id: 61");
+    assert_single(
+        &text,
+        "subnet: 10.42.60.0/24",
+        "t.yaml:@LINE:15: vlans.list[0].subnet: VLAN 61 has subnet \"10.42.60.0/24\" (third octet 60) (the convention is VLAN id = third octet: use 10.42.61.0/24 or change the id)",
+    );
+}
+
+#[test]
+fn rejects_malformed_public_keys() {
+    let text = with(
+        "wg0: { address: 10.0.12.31 }",
+        "wg0: { address: 10.0.12.31, public_key: \"AAAA\" }",
+    );
+    assert_single(
+        &text,
+        "\"AAAA\"",
+        "t.yaml:@LINE:47: nodes.nuc.planes.wg0.public_key: \"AAAA\" decodes to 3 bytes; a WireGuard key is 32 (see docs/topology.md)",
+    );
+}
+
+#[test]
+fn rejects_dangling_references() {
+    let text = with("      via: z640", "      via: z641");
+    assert_single(
+        &text,
+        "via: z641",
+        "t.yaml:@LINE:12: vlans.list[0].via: node \"z641\" is not defined (name a node under nodes)",
+    );
+    let text = with("  chr02:      { wg0: chr02,", "  chr02:      { wg0: chr03,");
+    let got = findings(&text);
+    assert!(
+        got.iter()
+            .any(|g| g.contains("layouts.chr02.wg0: node \"chr03\" is not defined")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn rejects_interface_names_longer_than_15_bytes() {
+    let text = SHIPPED.replace("wg1", "wg1-operators-xx");
+    let got = findings(&text);
+    let line = line_of(&text, "  wg1-operators-xx:");
+    let want = format!(
+        "t.yaml:{line}:3: planes.wg1-operators-xx: interface name \"wg1-operators-xx\" is 16 bytes; Linux allows 1-15 (see docs/topology.md)"
+    );
+    assert!(got.contains(&want), "{got:#?}");
+    assert!(
+        got.iter()
+            .all(|g| g.contains("\"wg1-operators-xx\" is 16 bytes")),
+        "only the name is reported: {got:#?}"
+    );
+}
+
+#[test]
+fn rejects_ports_out_of_range() {
+    let text = with("    listen_port: 51821", "    listen_port: 70000");
+    assert_single(
+        &text,
+        "70000",
+        "t.yaml:@LINE:18: planes.wg1.listen_port: port 70000 is out of range (use 1-65535)",
+    );
+}
+
+#[test]
+fn rejects_inline_private_keys_and_passwords() {
+    let text = with(
+        "      site: Other client router",
+        "      site: Other client router\n      password: hunter2",
+    );
+    assert_single(
+        &text,
+        "password: hunter2",
+        "t.yaml:@LINE:7: sstp.clients[2].password: \"password\" holds a secret; secrets never live in topology.yaml (delete it: fabric keeps private keys and passwords in the secrets directory (`fabric keys`); a node that keeps its own key lists only public_key)",
+    );
+    let text = with(
+        "wg0: { address: 10.0.12.31 }",
+        "wg0: { address: 10.0.12.31, private_key: x }",
+    );
+    let got = findings(&text);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("nodes.nuc.planes.wg0.private_key: \"private_key\" holds a secret"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn rejects_prefixes_with_host_bits() {
+    let text = with("    subnet: 10.0.12.0/24", "    subnet: 10.0.12.1/24");
+    let got = findings(&text);
+    assert!(
+        got.iter().any(|g| g.contains(
+            "planes.wg0.subnet: \"10.0.12.1/24\" has host bits set (did you mean 10.0.12.0/24?)"
+        )),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn requires_a_primary_layout() {
+    let text = with("  primary:    {", "  normal:     {");
+    let got = findings(&text);
+    assert!(
+        got.iter()
+            .any(|g| g.contains("layouts: there is no \"primary\" layout")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn hub_must_have_an_endpoint() {
+    let text = with("  split-role: { wg0: vps01,", "  split-role: { wg0: z640,");
+    let got = findings(&text);
+    assert!(
+        got.iter()
+            .any(|g| g.contains("layouts.split-role.wg0: hub \"z640\" has no endpoint")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn reports_every_finding_in_one_run_sorted_by_line() {
+    let text = with("    listen_port: 51821", "    listen_port: 0");
+    let text = text.replacen("    - id: 60", "    - id: 61", 1).replacen(
+        "wg0: { address: 10.0.12.31 }",
+        "wg0: { address: 10.9.9.9 }",
+        1,
+    );
+    let got = findings(&text);
+    assert_eq!(got.len(), 3, "{got:#?}");
+    let lines: Vec<usize> = got
+        .iter()
+        .map(|g| g.split(':').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
+}
+
+#[test]
+fn wrong_types_name_the_path() {
+    let text = with(
+        "    mtu: 1420\n    keepalive: 25\n    routes",
+        "    mtu: [1420]\n    keepalive: 25\n    routes",
+    );
+    let got = findings(&text);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains("planes.wg1.mtu: wrong type"), "{got:?}");
+    assert!(
+        got[0].starts_with(&format!("t.yaml:{}:", line_of(&text, "mtu: [1420]"))),
+        "{got:?}"
+    );
+}
