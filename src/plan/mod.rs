@@ -38,11 +38,16 @@ pub fn plan(t: &Topology, keys: &KeyRing, layout: &str) -> Result<Plan, PlanErro
         .find(|(n, _)| n.as_str() == layout)
         .map(|(_, l)| l)
         .ok_or_else(|| PlanError::UnknownLayout(layout.to_string()))?;
+    let shares: BTreeMap<Ifname, PlaneShare> = t
+        .planes
+        .values()
+        .map(|p| (p.name.clone(), share(t, l, p)))
+        .collect();
     let mut nodes = BTreeMap::new();
     for node in t.nodes.values() {
         let mut interfaces = Vec::new();
         for plane in node.memberships.keys() {
-            interfaces.push(interface(t, keys, l, node, plane)?);
+            interfaces.push(interface(t, keys, l, &shares, node, plane)?);
         }
         let sstp_server = sstp_server(t, l, node);
         let plan = NodePlan {
@@ -68,6 +73,7 @@ fn interface(
     t: &Topology,
     keys: &KeyRing,
     l: &Layout,
+    shares: &BTreeMap<Ifname, PlaneShare>,
     node: &Node,
     plane: &Ifname,
 ) -> Result<InterfacePlan, PlanError> {
@@ -87,33 +93,55 @@ fn interface(
     let hub = hub
         .and_then(|h| t.nodes.get(h))
         .expect("validated: every plane has a hub");
-    let mut allowed = vec![p.subnet];
-    for other in members(t, l, plane) {
-        if other.name != node.name {
-            allowed.extend(
-                carried(t, l, other, plane)
-                    .into_iter()
-                    .filter(|n| n.prefix_len() < 32 || !p.subnet.contains(n)),
-            );
-        }
-    }
-    allowed.extend(p.routes.iter().copied());
+    let share = &shares[plane];
+    let allowed = if share.outside.iter().any(|(owner, _)| *owner == node.name) {
+        let mut own = vec![p.subnet];
+        own.extend(p.routes.iter().copied());
+        own.extend(
+            share
+                .outside
+                .iter()
+                .filter(|(owner, _)| *owner != node.name)
+                .map(|(_, n)| *n),
+        );
+        normalize(own)
+    } else {
+        share.shared.clone()
+    };
     let peer = PeerPlan {
         node: hub.name.clone(),
         public_key: keys.get(&hub.name, plane)?,
         endpoint: hub.endpoint.map(|ip| SocketAddr::new(ip, p.listen_port)),
-        allowed_ips: normalize(allowed),
+        allowed_ips: allowed,
         keepalive: (p.keepalive > 0).then_some(p.keepalive),
     };
-    Ok(base_interface(
-        t,
-        l,
-        node,
-        p,
-        Role::Spoke,
-        keys,
-        vec![peer],
-    )?)
+    base_interface(t, l, node, p, Role::Spoke, keys, vec![peer])
+}
+
+/// What every spoke of a plane routes to its hub: prefixes carried by members beyond their
+/// own tunnel address (`outside`, with their owner), and the normalized union for spokes
+/// that carry nothing themselves. Built once per plane, not once per spoke.
+struct PlaneShare {
+    outside: Vec<(NodeName, Ipv4Net)>,
+    shared: Vec<Ipv4Net>,
+}
+
+fn share(t: &Topology, l: &Layout, p: &Plane) -> PlaneShare {
+    let mut outside = Vec::new();
+    for m in members(t, l, &p.name) {
+        for n in carried(t, l, m, &p.name) {
+            if n.prefix_len() < 32 || !p.subnet.contains(&n) {
+                outside.push((m.name.clone(), n));
+            }
+        }
+    }
+    let mut all = vec![p.subnet];
+    all.extend(p.routes.iter().copied());
+    all.extend(outside.iter().map(|(_, n)| *n));
+    PlaneShare {
+        outside,
+        shared: normalize(all),
+    }
 }
 
 fn hub_interface(
