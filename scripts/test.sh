@@ -22,5 +22,6 @@ cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
 
-step "cargo test --all-targets"
-cargo test --all-targets
+# --no-fail-fast: run every test binary and show every failure, still exiting non-zero.
+step "cargo test --all-targets --no-fail-fast"
+cargo test --all-targets --no-fail-fast
