@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::netns::{Netns, WgIface, poll_until, veth, wg_keypair};
+use support::netns::{Netns, WgIface, poll_until, try_run, veth, wg_keypair};
 
 /// Two namespaces joined by a veth on TEST-NET-1, each running wireguard-go `wg0`, peered with
 /// each other; tunnel addresses on TEST-NET-2.
@@ -156,9 +156,13 @@ fn dropping_guards_removes_namespaces_veths_and_processes() {
     let names = vec![p.a.name().to_string(), p.b.name().to_string()];
     let pids = vec![p.wg_a.pid, p.wg_b.pid];
     for pid in &pids {
+        // The tracked PID is wireguard-go itself (ip netns exec, unshare and sh all exec), so
+        // the guard's SIGTERM reaches the daemon.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         assert!(
-            Path::new(&format!("/proc/{pid}")).exists(),
-            "wireguard-go {pid} is not running"
+            String::from_utf8_lossy(&cmdline).starts_with("wireguard-go\0-f\0wg0"),
+            "pid {pid} is not wireguard-go: {:?}",
+            String::from_utf8_lossy(&cmdline)
         );
     }
     drop(p);
@@ -217,4 +221,32 @@ fn veth_refuses_addresses_outside_test_net() {
         "a private-range underlay address was accepted"
     );
     assert!(!a.has_link("veth0"), "the veth was created anyway");
+}
+
+#[test]
+fn commands_are_bounded_in_time() {
+    let ns = Netns::new();
+    let in_ns = |script: &str| {
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", ns.name(), "sh", "-c", script]);
+        cmd
+    };
+    let started = std::time::Instant::now();
+    let err = try_run(&mut in_ns("sleep 600"), None, Duration::from_millis(300))
+        .expect_err("a hanging command must time out");
+    assert!(err.contains("did not finish"), "{err}");
+    // A background process that keeps stdout open must not hang the caller either; the
+    // guard kills it on drop.
+    let err = try_run(
+        &mut in_ns("sleep 600 & echo started"),
+        None,
+        Duration::from_millis(300),
+    )
+    .expect_err("output held open by a background process");
+    assert!(err.contains("keeps its output open"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -21,7 +21,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::{Mutex, MutexGuard, Once, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -93,14 +93,16 @@ pub fn try_run(
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {what}: {e}"))?;
-    let writer = stdin.map(|input| {
+    if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("stdin is piped");
         let input = input.to_vec();
-        // A command that exits without reading all its input is not an error here.
-        thread::spawn(move || drop(pipe.write_all(&input)))
-    });
-    let stdout = read_in_background(child.stdout.take().expect("stdout is piped"));
-    let stderr = read_in_background(child.stderr.take().expect("stderr is piped"));
+        // Not joined: a command that exits without reading all its input is not an error here.
+        thread::spawn(move || drop(pipe.write_all(&input)));
+    }
+    let deadline = Instant::now() + timeout;
+    let (tx, rx) = mpsc::channel();
+    read_in_background(0, child.stdout.take().expect("stdout is piped"), tx.clone());
+    read_in_background(1, child.stderr.take().expect("stderr is piped"), tx);
     let mut status = None;
     poll_until(timeout, Duration::from_millis(2), || {
         status = child.try_wait().ok().flatten();
@@ -113,22 +115,36 @@ pub fn try_run(
             "{what} did not finish within {timeout:?}; killed it"
         ));
     };
-    if let Some(writer) = writer {
-        let _ = writer.join();
+    // Both pipes reach EOF once every process holding them has exited; a background process
+    // that keeps them open must not hang the test.
+    let mut streams = [Vec::new(), Vec::new()];
+    for _ in 0..2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (i, buf) = rx
+            .recv_timeout(left.max(Duration::from_secs(1)))
+            .map_err(|_| {
+                format!("{what} exited ({status}) but something it started keeps its output open")
+            })?;
+        streams[i] = buf;
     }
+    let [stdout, stderr] = streams;
     Ok(Output {
         status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
+        stdout,
+        stderr,
     })
 }
 
-fn read_in_background(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+fn read_in_background(
+    index: usize,
+    mut pipe: impl Read + Send + 'static,
+    done: mpsc::Sender<(usize, Vec<u8>)>,
+) {
     thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = pipe.read_to_end(&mut buf);
-        buf
-    })
+        let _ = done.send((index, buf));
+    });
 }
 
 /// [`try_run`] with [`CMD_TIMEOUT`] that panics when the command cannot start or times out.
