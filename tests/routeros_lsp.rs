@@ -11,7 +11,7 @@
 
 mod support;
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -108,7 +108,7 @@ fn routeros_lsp(path: &Path) -> Vec<Finding> {
 }
 
 /// Checks one RouterOS script of `format` (`routeros-v6` or `routeros-v7`). Returns the
-/// findings that fail it; prints the tolerated ones.
+/// findings that fail it; prints the tolerated ones (uncaptured, so they show in CI logs).
 fn check_routeros_file(path: &Path, format: &str) -> Vec<String> {
     assert!(
         matches!(format, "routeros-v6" | "routeros-v7"),
@@ -122,7 +122,12 @@ fn check_routeros_file(path: &Path, format: &str) -> Vec<String> {
             _ => true, // information, hint
         };
         if tolerated {
-            println!("tolerated ({format}): {}", f.show(path));
+            // Straight to stderr, past the test harness's capture: shown in every CI log.
+            let _ = writeln!(
+                std::io::stderr(),
+                "routeros-lsp, tolerated in {format}: {}",
+                f.show(path)
+            );
         } else {
             failing.push(f.show(path));
         }
