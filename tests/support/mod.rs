@@ -1,0 +1,12 @@
+//! Shared support for fabric's integration tests. Each `tests/*.rs` crate that needs it says
+//! `mod support;`.
+//!
+//! - [`netns`]: network namespaces, veth pairs and wireguard-go interfaces as RAII guards
+//!   that clean up after themselves (also when a test panics); bounded polling.
+//! - [`fabric`]: running the `fabric` binary and reading the render manifest contract.
+//!
+//! Not every test crate uses every helper.
+#![allow(dead_code)]
+
+pub mod fabric;
+pub mod netns;
