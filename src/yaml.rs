@@ -251,10 +251,12 @@ fn scalar(text: &str, style: ScalarStyle) -> Value {
         .bytes()
         .next()
         .is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.');
-    if looks_numeric && !text.contains(['/', ':']) && text.matches('.').count() <= 1 {
-        if let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64) {
-            return Value::Number(n);
-        }
+    if looks_numeric
+        && !text.contains(['/', ':'])
+        && text.matches('.').count() <= 1
+        && let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64)
+    {
+        return Value::Number(n);
     }
     Value::String(text.to_string())
 }

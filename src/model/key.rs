@@ -62,7 +62,7 @@ pub struct PrivateKey([u8; 32]);
 impl PrivateKey {
     /// A fresh random key (clamped by the WireGuard key library).
     pub fn generate() -> Self {
-        PrivateKey(defguard_wireguard_rs::key::Key::generate().as_array())
+        Self::from_bytes(defguard_wireguard_rs::key::Key::generate().as_array())
     }
 
     pub fn public_key(&self) -> PublicKey {
@@ -78,7 +78,12 @@ impl PrivateKey {
         STANDARD.encode(self.0)
     }
 
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+    /// Clamped as Curve25519 requires (what `wg genkey` prints and WireGuard stores), so
+    /// the key reads back from an interface exactly as written.
+    pub fn from_bytes(mut bytes: [u8; 32]) -> Self {
+        bytes[0] &= 248;
+        bytes[31] &= 127;
+        bytes[31] |= 64;
         PrivateKey(bytes)
     }
 }
@@ -87,7 +92,7 @@ impl FromStr for PrivateKey {
     type Err = KeyError;
     fn from_str(s: &str) -> Result<Self, KeyError> {
         decode_key(s)
-            .map(PrivateKey)
+            .map(Self::from_bytes)
             .map_err(|_| KeyError("private key is not base64 of 32 bytes".into()))
     }
 }

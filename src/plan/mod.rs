@@ -240,11 +240,12 @@ fn carried(t: &Topology, l: &Layout, node: &Node, plane: &Ifname) -> Vec<Ipv4Net
             out.push(t.planes[q].subnet);
         }
     }
-    if let Some(s) = &t.sstp {
-        if s.plane == *plane && l.sstp_hub.as_ref() == Some(&node.name) {
-            out.push(s.subnet);
-            out.extend(s.clients.iter().flat_map(|c| c.lans.iter().copied()));
-        }
+    if let Some(s) = &t.sstp
+        && s.plane == *plane
+        && l.sstp_hub.as_ref() == Some(&node.name)
+    {
+        out.push(s.subnet);
+        out.extend(s.clients.iter().flat_map(|c| c.lans.iter().copied()));
     }
     out
 }

@@ -61,6 +61,51 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<W
     })
 }
 
+/// Writes every artifact under `out`, removes files the previous manifest listed that are no
+/// longer rendered, and returns one report line per file.
+pub fn write_artifacts(
+    out: &Path,
+    artifacts: &[crate::render::Artifact],
+) -> anyhow::Result<Vec<String>> {
+    let previous = previous_paths(&out.join("manifest.json"));
+    let mut lines = Vec::new();
+    for a in artifacts {
+        let mode = if a.secret { 0o600 } else { 0o644 };
+        let outcome = write_atomic(&out.join(&a.path), a.contents.as_bytes(), mode)?;
+        lines.push(format!(
+            "{:9} {}{}",
+            outcome.as_str(),
+            a.path,
+            if a.secret { " (secret, 0600)" } else { "" }
+        ));
+    }
+    for old in previous {
+        if !artifacts.iter().any(|a| a.path == old)
+            && !old.contains("..")
+            && !old.starts_with('/')
+            && fs::remove_file(out.join(&old)).is_ok()
+        {
+            lines.push(format!("{:9} {old}", "removed"));
+        }
+    }
+    Ok(lines)
+}
+
+fn previous_paths(manifest: &Path) -> Vec<String> {
+    let Ok(text) = fs::read_to_string(manifest) else {
+        return Vec::new();
+    };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    value["artifacts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["path"].as_str().map(String::from))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,48 +138,4 @@ mod tests {
             .collect();
         assert!(leftovers.is_empty());
     }
-}
-
-/// Writes every artifact under `out`, removes files the previous manifest listed that are no
-/// longer rendered, and returns one report line per file.
-pub fn write_artifacts(
-    out: &Path,
-    artifacts: &[crate::render::Artifact],
-) -> anyhow::Result<Vec<String>> {
-    let previous = previous_paths(&out.join("manifest.json"));
-    let mut lines = Vec::new();
-    for a in artifacts {
-        let mode = if a.secret { 0o600 } else { 0o644 };
-        let outcome = write_atomic(&out.join(&a.path), a.contents.as_bytes(), mode)?;
-        lines.push(format!(
-            "{:9} {}{}",
-            outcome.as_str(),
-            a.path,
-            if a.secret { " (secret, 0600)" } else { "" }
-        ));
-    }
-    for old in previous {
-        if !artifacts.iter().any(|a| a.path == old) && !old.contains("..") && !old.starts_with('/')
-        {
-            if fs::remove_file(out.join(&old)).is_ok() {
-                lines.push(format!("{:9} {old}", "removed"));
-            }
-        }
-    }
-    Ok(lines)
-}
-
-fn previous_paths(manifest: &Path) -> Vec<String> {
-    let Ok(text) = fs::read_to_string(manifest) else {
-        return Vec::new();
-    };
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return Vec::new();
-    };
-    value["artifacts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a["path"].as_str().map(String::from))
-        .collect()
 }

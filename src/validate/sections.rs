@@ -167,14 +167,14 @@ fn vlans(f: &mut Findings, raw: &RawTopology) -> Vec<Vlan> {
         let (Some(id), Some(subnet), Some(via)) = (id, subnet, via) else {
             continue;
         };
-        if let Some(sup) = supernet {
-            if !sup.contains(&subnet) {
-                f.at(
-                    format!("{path}.subnet"),
-                    format!("\"{subnet}\" is outside the VLAN supernet {sup}"),
-                    "VLAN subnets live inside vlans.supernet",
-                );
-            }
+        if let Some(sup) = supernet
+            && !sup.contains(&subnet)
+        {
+            f.at(
+                format!("{path}.subnet"),
+                format!("\"{subnet}\" is outside the VLAN supernet {sup}"),
+                "VLAN subnets live inside vlans.supernet",
+            );
         }
         let third = subnet.network().octets()[2] as i64;
         if third != id || subnet.prefix_len() < 24 {
@@ -372,14 +372,14 @@ fn sstp(f: &mut Findings, s: &RawSstp, planes: &BTreeMap<Ifname, Plane>) -> Opti
         "the plane client sites join, e.g. wg0",
     )
     .and_then(|p| fields::parse::<Ifname>(f, p, "sstp.plane"));
-    if let Some(p) = &plane {
-        if !planes.contains_key(p) {
-            f.at(
-                "sstp.plane",
-                format!("plane \"{p}\" is not defined"),
-                "name one of the planes",
-            );
-        }
+    if let Some(p) = &plane
+        && !planes.contains_key(p)
+    {
+        f.at(
+            "sstp.plane",
+            format!("plane \"{p}\" is not defined"),
+            "name one of the planes",
+        );
     }
     let subnet = required(
         f,
@@ -432,14 +432,14 @@ fn sstp(f: &mut Findings, s: &RawSstp, planes: &BTreeMap<Ifname, Plane>) -> Opti
             "the router's PPP address in sstp.subnet",
         )
         .and_then(|a| fields::ipv4(f, a, &format!("{path}.address")));
-        if let (Some(a), Some(sub)) = (address, subnet) {
-            if !sub.contains(&a) {
-                f.at(
-                    format!("{path}.address"),
-                    format!("\"{a}\" is outside sstp.subnet {sub}"),
-                    format!("pick a free address in {sub}"),
-                );
-            }
+        if let (Some(a), Some(sub)) = (address, subnet)
+            && !sub.contains(&a)
+        {
+            f.at(
+                format!("{path}.address"),
+                format!("\"{a}\" is outside sstp.subnet {sub}"),
+                format!("pick a free address in {sub}"),
+            );
         }
         let lans = c
             .lans
