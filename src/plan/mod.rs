@@ -321,4 +321,20 @@ pub fn normalize(mut nets: Vec<Ipv4Net>) -> Vec<Ipv4Net> {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn normalize_sorts_dedups_and_drops_contained_prefixes() {
+        let nets = [
+            "10.0.12.30/32",
+            "10.0.12.0/24",
+            "10.42.60.0/24",
+            "10.0.12.0/24",
+            "10.42.60.128/25",
+        ];
+        let out = normalize(nets.iter().map(|n| n.parse().unwrap()).collect());
+        let out: Vec<String> = out.iter().map(|n| n.to_string()).collect();
+        assert_eq!(out, ["10.0.12.0/24", "10.42.60.0/24"]);
+    }
+}
