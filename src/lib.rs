@@ -1,1 +1,3 @@
 //! fabric: a network fabric controller for a WireGuard + SSTP hub-and-spoke network.
+
+pub mod dns;
