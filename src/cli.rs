@@ -1,5 +1,6 @@
 //! Command-line interface (clap derive). Exit codes: 0 ok, 1 findings, 2 operational failure.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -56,5 +57,19 @@ pub enum Command {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Serve split DNS for the topology's domain (UDP and TCP) on the access plane.
+    Dns {
+        #[command(flatten)]
+        topology: TopologyArg,
+        /// The layout whose access-plane hub serves DNS.
+        #[arg(long, default_value = "primary")]
+        layout: String,
+        /// Listen address (repeatable); default: the access-plane hub's addresses, port 53.
+        #[arg(long)]
+        listen: Vec<SocketAddr>,
+        /// UDP sockets per address (SO_REUSEPORT).
+        #[arg(long, default_value_t = 2)]
+        udp_sockets: usize,
     },
 }

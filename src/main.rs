@@ -86,6 +86,28 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 println!("{line}");
             }
         }
+        Command::Dns {
+            topology,
+            layout,
+            listen,
+            udp_sockets,
+        } => {
+            if let Err(e) = shell::dns_service::build(&topology.topology, &layout) {
+                if let Some(invalid) = e.downcast_ref::<shell::topology::Invalid>() {
+                    return Ok(Err(Findings(invalid.to_string())));
+                }
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(shell::dns_service::run(
+                topology.topology,
+                layout,
+                listen,
+                udp_sockets,
+            ))?;
+        }
     }
     Ok(Ok(()))
 }

@@ -167,7 +167,8 @@ impl Builder<'_> {
     }
 
     fn node(&mut self, path: &str) -> Value {
-        let (event, span) = std::mem::replace(&mut self.events[self.at], (Event::Nothing, Span::default()));
+        let (event, span) =
+            std::mem::replace(&mut self.events[self.at], (Event::Nothing, Span::default()));
         self.at += 1;
         self.index.values.insert(path.to_string(), Pos::of(&span));
         let (value, anchor) = match event {

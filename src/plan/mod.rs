@@ -9,6 +9,7 @@
 //! * a member "carries" prefixes: its /32, its LANs, the subnets of planes it is hub of, and,
 //!   for the layout's SSTP hub on the SSTP plane, the PPP subnet and every client LAN.
 
+pub mod dns;
 mod keys;
 mod model;
 
