@@ -92,10 +92,10 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
             listen,
             udp_sockets,
         } => {
-            if let Err(e) = shell::dns_service::build(&topology.topology, &layout) {
-                if let Some(invalid) = e.downcast_ref::<shell::topology::Invalid>() {
-                    return Ok(Err(Findings(invalid.to_string())));
-                }
+            if let Err(e) = shell::dns_service::build(&topology.topology, &layout)
+                && let Some(invalid) = e.downcast_ref::<shell::topology::Invalid>()
+            {
+                return Ok(Err(Findings(invalid.to_string())));
             }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
