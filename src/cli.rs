@@ -72,4 +72,34 @@ pub enum Command {
         #[arg(long, default_value_t = 2)]
         udp_sockets: usize,
     },
+    /// The network-namespace lab: boot the topology on this machine (root), tear it down,
+    /// show it, or run a command in a node.
+    Lab {
+        #[command(subcommand)]
+        action: LabAction,
+        /// Name prefix of the lab's namespaces (several labs can coexist).
+        #[arg(long, default_value = "fl", global = true)]
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabAction {
+    /// Create the namespaces and configure every node with `fabric apply`.
+    Up {
+        #[command(flatten)]
+        topology: TopologyArg,
+        #[arg(long, default_value = "primary")]
+        layout: String,
+    },
+    /// Stop every process in the lab's namespaces and delete them.
+    Down,
+    /// Show the lab's namespaces and their WireGuard state.
+    Status,
+    /// Run a command inside a node's namespace, e.g. `fabric lab exec z640 -- ping 10.0.12.20`.
+    Exec {
+        node: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
 }

@@ -5,6 +5,7 @@
 
 pub mod diag;
 pub mod dns;
+pub mod lab;
 pub mod model;
 pub mod plan;
 pub mod raw;

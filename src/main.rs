@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, LabAction};
 use fabric::shell::{self, secrets::SecretsDir};
 
 /// A failure that is a finding about the input (exit 1), not an operational error (exit 2).
@@ -111,6 +111,35 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 udp_sockets,
             ))?;
         }
+        Command::Lab { action, prefix } => match action {
+            LabAction::Up { topology, layout } => {
+                let t = match shell::topology::read(&topology.topology)? {
+                    Ok(t) => t,
+                    Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
+                };
+                let spec = fabric::lab::LabSpec {
+                    prefix,
+                    topology: std::fs::canonicalize(&topology.topology)?,
+                    layout,
+                    fabric: std::env::current_exe()?,
+                };
+                for line in fabric::lab::up(&spec, &t)? {
+                    println!("{line}");
+                }
+            }
+            LabAction::Down => {
+                for line in fabric::lab::down(&prefix)? {
+                    println!("{line}");
+                }
+            }
+            LabAction::Status => print!("{}", fabric::lab::status(&prefix)?),
+            LabAction::Exec { node, command } => {
+                let status = fabric::lab::exec(&prefix, &node, &command)?;
+                if !status.success() {
+                    anyhow::bail!("command exited with {status}");
+                }
+            }
+        },
     }
     Ok(Ok(()))
 }
