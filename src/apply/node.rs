@@ -1,0 +1,175 @@
+//! `fabric plan` / `fabric apply` for one node: every interface of the node's plan is read
+//! through a [`WgBackend`], diffed, and (for apply) changed and read back to verify.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use super::backend::WgBackend;
+use super::diff::diff;
+use super::model::WgChange;
+use super::userspace::UserspaceBackend;
+use crate::model::{Ifname, Platform};
+use crate::plan::NodePlan;
+use crate::render::Secrets;
+
+/// Which WireGuard implementation holds the node's interfaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Kernel when the `wireguard` module is loaded, userspace (wireguard-go) otherwise.
+    Auto,
+    Userspace,
+    Kernel,
+}
+
+/// The backend for `kind`. The kernel backend is not implemented yet: this project's
+/// machines and CI have no WireGuard module to test it against.
+pub fn backend(kind: BackendKind) -> anyhow::Result<Box<dyn WgBackend>> {
+    let kernel_module = Path::new("/sys/module/wireguard").exists();
+    match kind {
+        BackendKind::Userspace => Ok(Box::new(UserspaceBackend)),
+        BackendKind::Auto if !kernel_module => Ok(Box::new(UserspaceBackend)),
+        BackendKind::Auto | BackendKind::Kernel => bail!(
+            "the kernel WireGuard backend is not implemented yet{} (pass --backend userspace \
+             to drive wireguard-go interfaces)",
+            if kernel_module {
+                " and the wireguard module is loaded"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
+/// The changes one interface needs (or, after apply, needed).
+#[derive(Debug)]
+pub struct InterfaceReport {
+    pub ifname: Ifname,
+    pub changes: Vec<WgChange>,
+}
+
+fn check_platform(node: &NodePlan) -> anyhow::Result<()> {
+    if node.platform != Platform::Linux {
+        bail!(
+            "node {} is {:?}: live apply manages Linux nodes only (use `fabric render` for it)",
+            node.name,
+            node.platform
+        );
+    }
+    Ok(())
+}
+
+/// What each interface of `node` needs to match the plan. Changes nothing.
+pub fn plan(
+    backend: &dyn WgBackend,
+    node: &NodePlan,
+    secrets: &Secrets,
+) -> anyhow::Result<Vec<InterfaceReport>> {
+    check_platform(node)?;
+    let mut out = Vec::new();
+    for iface in &node.interfaces {
+        let observed = backend
+            .read(&iface.plane)
+            .with_context(|| format!("reading {}", iface.plane))?;
+        let key = secrets.private_keys.get(&iface.key);
+        out.push(InterfaceReport {
+            ifname: iface.plane.clone(),
+            changes: diff(iface, key, &observed),
+        });
+    }
+    Ok(out)
+}
+
+/// Makes every interface of `node` match the plan, then reads it back: an error names what
+/// is still different. Returns what was changed, plus changes fabric cannot make
+/// (see [`WgChange::is_applicable`]).
+pub fn apply(
+    backend: &mut dyn WgBackend,
+    node: &NodePlan,
+    secrets: &Secrets,
+) -> anyhow::Result<Vec<InterfaceReport>> {
+    let reports = plan(backend, node, secrets)?;
+    for r in &reports {
+        let todo: Vec<WgChange> = r
+            .changes
+            .iter()
+            .filter(|c| c.is_applicable())
+            .cloned()
+            .collect();
+        if todo.is_empty() {
+            continue;
+        }
+        backend
+            .apply(&r.ifname, &todo)
+            .with_context(|| format!("applying {} change(s) to {}", todo.len(), r.ifname))?;
+    }
+    for after in plan(backend, node, secrets)? {
+        let left: Vec<String> = after
+            .changes
+            .iter()
+            .filter(|c| c.is_applicable())
+            .map(ToString::to_string)
+            .collect();
+        if !left.is_empty() {
+            bail!(
+                "{} still differs from the plan after apply:\n  {}",
+                after.ifname,
+                left.join("\n  ")
+            );
+        }
+    }
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::apply::FakeBackend;
+    use crate::apply::diff::tests::{peer, plan as iface_plan};
+    use crate::model::PrivateKey;
+
+    fn node() -> (NodePlan, Secrets) {
+        let key = PrivateKey::generate();
+        let iface = iface_plan(
+            &key,
+            vec![peer("chr01", Some("203.0.113.10:51820"), &["10.0.12.0/24"])],
+        );
+        let mut secrets = Secrets::default();
+        secrets.private_keys.insert(iface.key.clone(), key);
+        let node = NodePlan {
+            name: "z640".parse().unwrap(),
+            platform: Platform::Linux,
+            description: None,
+            interfaces: vec![iface],
+            sstp_server: None,
+            rest: None,
+        };
+        (node, secrets)
+    }
+
+    #[test]
+    fn apply_converges_and_second_apply_reports_no_change() {
+        let (node, secrets) = node();
+        let mut b = FakeBackend::default();
+        assert!(plan(&b, &node, &secrets).unwrap()[0].changes.len() > 1);
+        let first = apply(&mut b, &node, &secrets).unwrap();
+        assert_eq!(first[0].changes[0], WgChange::CreateInterface);
+        let second = apply(&mut b, &node, &secrets).unwrap();
+        assert!(second[0].changes.is_empty());
+        assert!(plan(&b, &node, &secrets).unwrap()[0].changes.is_empty());
+    }
+
+    #[test]
+    fn refuses_non_linux_nodes() {
+        let (mut node, secrets) = node();
+        node.platform = Platform::RouterosV7;
+        let b = FakeBackend {
+            interfaces: BTreeMap::new(),
+            applied: vec![],
+        };
+        let e = plan(&b, &node, &secrets).unwrap_err().to_string();
+        assert!(e.contains("Linux nodes only"), "{e}");
+    }
+}
