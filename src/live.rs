@@ -16,6 +16,7 @@ struct Live {
 
 /// Topology, secrets and plan of the node named in `live`, and the backend to reach it.
 fn live_setup(live: &LiveArgs) -> anyhow::Result<Result<Live, Findings>> {
+    let start = std::time::Instant::now();
     let t = match shell::topology::read(&live.topology.topology)? {
         Ok(t) => t,
         Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
@@ -30,6 +31,10 @@ fn live_setup(live: &LiveArgs) -> anyhow::Result<Result<Live, Findings>> {
     let Some(node) = plan.nodes.remove(&live.node) else {
         anyhow::bail!("node {} is not in the topology", live.node);
     };
+    tracing::debug!(
+        load_ms = start.elapsed().as_secs_f64() * 1e3,
+        "topology, secrets and plan loaded"
+    );
     let kind = match live.backend {
         BackendArg::Auto => fabric::apply::node::BackendKind::Auto,
         BackendArg::Userspace => fabric::apply::node::BackendKind::Userspace,

@@ -23,6 +23,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
+use defguard_wireguard_rs::error::WireguardInterfaceError;
+use defguard_wireguard_rs::host::Host;
 use defguard_wireguard_rs::key::Key;
 use defguard_wireguard_rs::net::IpAddrMask;
 use defguard_wireguard_rs::peer::Peer;
@@ -58,24 +60,25 @@ fn public_key(key: &Key) -> PublicKey {
 
 impl WgBackend for UserspaceBackend {
     fn read(&self, ifname: &Ifname) -> anyhow::Result<InterfaceObserved> {
-        let link = ip::read(ifname.as_str())?;
         let sock = socket_path(ifname);
-        match (&link, sock.exists()) {
-            (None, false) => return Ok(InterfaceObserved::default()),
-            (Some(_), false) => bail!(
+        // The UAPI read runs on its own thread while `ip` reads the link (saves a round trip).
+        let host = sock.exists().then(|| read_host(ifname, UAPI_TIMEOUT));
+        let link = ip::read(ifname.as_str())?;
+        let host = match (&link, host) {
+            (None, None) => return Ok(InterfaceObserved::default()),
+            (Some(_), None) => bail!(
                 "{ifname} exists but has no wireguard-go socket {} (a kernel WireGuard \
                  interface, or wireguard-go started in another mount namespace?)",
                 sock.display()
             ),
-            (None, true) => bail!(
+            (None, Some(_)) => bail!(
                 "{} exists but there is no link {ifname} (a dead wireguard-go left it; \
                  remove the file)",
                 sock.display()
             ),
-            (Some(_), true) => {}
-        }
+            (Some(_), Some(pending)) => pending.wait()?,
+        };
         let link = link.unwrap_or_default();
-        let host = read_host(ifname, UAPI_TIMEOUT)?;
         let peers = host
             .peers
             .values()
@@ -137,21 +140,38 @@ impl WgBackend for UserspaceBackend {
     }
 }
 
-/// `read_interface_data` on a worker thread; an error when it does not answer in time (the
-/// thread is left behind: it holds nothing but the socket).
-fn read_host(
-    ifname: &Ifname,
-    timeout: Duration,
-) -> anyhow::Result<defguard_wireguard_rs::host::Host> {
+/// A `read_interface_data` running on a worker thread.
+struct PendingRead {
+    ifname: String,
+    rx: mpsc::Receiver<Result<Host, WireguardInterfaceError>>,
+    deadline: Instant,
+}
+
+/// Starts `read_interface_data` on a worker thread; [`PendingRead::wait`] gives up at the
+/// deadline (the library can block or spin when the daemon misbehaves; the thread is then
+/// left behind, holding nothing but the socket).
+fn read_host(ifname: &Ifname, timeout: Duration) -> PendingRead {
     let (tx, rx) = mpsc::channel();
     let name = ifname.to_string();
     thread::spawn(move || {
         let result = WGApi::<Userspace>::new(name).and_then(|api| api.read_interface_data());
         let _ = tx.send(result);
     });
-    match rx.recv_timeout(timeout) {
-        Ok(result) => result.map_err(|e| anyhow!("{ifname}: reading WireGuard state: {e}")),
-        Err(_) => bail!("{ifname}: wireguard-go did not answer within {timeout:?}"),
+    PendingRead {
+        ifname: ifname.to_string(),
+        rx,
+        deadline: Instant::now() + timeout,
+    }
+}
+
+impl PendingRead {
+    fn wait(self) -> anyhow::Result<Host> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let ifname = self.ifname;
+        match self.rx.recv_timeout(left) {
+            Ok(result) => result.map_err(|e| anyhow!("{ifname}: reading WireGuard state: {e}")),
+            Err(_) => bail!("{ifname}: wireguard-go did not answer within {UAPI_TIMEOUT:?}"),
+        }
     }
 }
 
