@@ -145,6 +145,19 @@ fn apply_converges_is_idempotent_and_repairs_hand_made_drift() {
     assert_eq!(drift[1], format!("- peer ({stranger})"));
     lab.expect("apply", 0);
     assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+
+    // Routes for the hub's AllowedIPs beyond 10.0.12.0/24 (client sites behind chr01), and a
+    // hand-deleted one is put back.
+    let routes = lab
+        .ns
+        .run_ok(&["ip", "-4", "route", "show", "dev", "wg0", "proto", "102"]);
+    assert!(routes.contains("10.0.13.0/24"), "{routes}");
+    lab.ns
+        .run_ok(&["ip", "route", "del", "10.0.13.0/24", "dev", "wg0"]);
+    let drift = Lab::change_lines(&lab.expect("plan", 1));
+    assert_eq!(drift, vec!["+ route 10.0.13.0/24".to_string()]);
+    lab.expect("apply", 0);
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
 }
 
 #[test]

@@ -70,6 +70,9 @@ impl WgBackend for FakeBackend {
                     i.addresses.extend(add.iter().copied());
                 }
                 WgChange::LinkUp => i.up = true,
+                WgChange::AddRoute(n) => i.routes.push(*n),
+                WgChange::RemoveRoute(n) => i.routes.retain(|r| r != n),
+                WgChange::EnableForwarding => i.forwarding = true,
                 WgChange::AddPeer(p) => i.peers.push(observed_peer(p)),
                 WgChange::RemovePeer { public_key } => {
                     i.peers.retain(|p| p.public_key != *public_key)
@@ -117,6 +120,7 @@ mod tests {
         );
         let mut b = FakeBackend::default();
         assert_eq!(converge(&mut b, &p, &key), 8);
+        // (the fixture's peers need no route outside 10.0.12.0/24, and no forwarding)
         let mut read = b.read(&p.plane).unwrap();
         read.peers.iter_mut().for_each(|q| q.allowed_ips.reverse());
         assert_eq!(read, in_sync(&p), "apply then read gives the plan");

@@ -64,7 +64,36 @@ pub fn diff(
     if !observed.up {
         out.push(WgChange::LinkUp);
     }
+    let want = routes(desired);
+    out.extend(
+        want.iter()
+            .filter(|r| !observed.routes.contains(r))
+            .map(|r| WgChange::AddRoute(*r)),
+    );
+    out.extend(
+        observed
+            .routes
+            .iter()
+            .filter(|r| !want.contains(r))
+            .map(|r| WgChange::RemoveRoute(*r)),
+    );
+    if desired.forwarding && !observed.forwarding {
+        out.push(WgChange::EnableForwarding);
+    }
     out
+}
+
+/// Routes through the interface (what wg-quick adds): every peer's AllowedIPs, minus what the
+/// interface's own subnet already reaches.
+pub fn routes(desired: &InterfacePlan) -> Vec<Ipv4Net> {
+    let subnet = desired.address.trunc();
+    let all = desired
+        .peers
+        .iter()
+        .flat_map(|p| p.allowed_ips.iter().map(Ipv4Net::trunc))
+        .filter(|n| !subnet.contains(n))
+        .collect();
+    crate::plan::normalize(all)
 }
 
 fn peers(desired: &[PeerPlan], observed: &[PeerObserved], out: &mut Vec<WgChange>) {

@@ -59,6 +59,8 @@ pub(crate) fn in_sync(p: &InterfacePlan) -> InterfaceObserved {
         addresses: vec![p.address],
         mtu: Some(p.mtu),
         up: true,
+        routes: super::routes(p),
+        forwarding: p.forwarding,
     }
 }
 
@@ -174,9 +176,33 @@ fn missing_interface_is_created_with_everything() {
             to: 51820
         }
     );
-    assert_eq!(changes.len(), 8, "{lines:#?}");
-    assert_eq!(lines[7], "~ link down -> up");
+    assert_eq!(changes.len(), 9, "{lines:#?}");
     assert_eq!(lines[6], "+ address 10.0.12.30/24");
+    assert_eq!(lines[7], "~ link down -> up");
+    assert_eq!(lines[8], "+ route 10.42.60.0/24");
+}
+
+#[test]
+fn routes_cover_allowed_ips_outside_the_subnet_and_stale_ones_go() {
+    let (key, mut p) = fixture();
+    p.forwarding = true;
+    let mut o = in_sync(&p);
+    assert_eq!(o.routes, vec!["10.42.60.0/24".parse::<Ipv4Net>().unwrap()]);
+    let stale: Ipv4Net = "10.77.0.0/16".parse().unwrap();
+    o.routes = vec![stale];
+    o.forwarding = false;
+    let lines: Vec<String> = diff(&p, Some(&key), &o)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "+ route 10.42.60.0/24",
+            "- route 10.77.0.0/16",
+            "~ ip forwarding off -> on"
+        ]
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Link-level state of an interface through iproute2 (`ip -j addr`, `ip link set`,
-//! `ip addr add/del`): IPv4 addresses, MTU, admin up. Every command runs with a deadline.
+//! Link-level state of an interface through iproute2 (`ip -j addr`, `ip -j route`,
+//! `ip link set`, `ip addr add/del`, `ip route replace/del`): IPv4 addresses, MTU, admin up,
+//! and the routes fabric owns (tagged [`FABRIC_PROTO`]). Every command runs with a deadline.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -14,12 +15,23 @@ use serde::Deserialize;
 /// Upper bound for one `ip` (or other helper) command.
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The route protocol number fabric tags its routes with (`proto 102`, unassigned in
+/// /etc/iproute2/rt_protos), so it removes only routes it added.
+pub const FABRIC_PROTO: &str = "102";
+
 /// The link state of one interface; `None` when there is no such link.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LinkObserved {
     pub mtu: Option<u16>,
     pub up: bool,
     pub addresses: Vec<Ipv4Net>,
+    /// Routes through the link tagged [`FABRIC_PROTO`].
+    pub routes: Vec<Ipv4Net>,
+}
+
+#[derive(Deserialize)]
+struct JsonRoute {
+    dst: String,
 }
 
 #[derive(Deserialize)]
@@ -102,8 +114,47 @@ pub fn read(ifname: &str) -> anyhow::Result<Option<LinkObserved>> {
     if !std::path::Path::new("/sys/class/net").join(ifname).exists() {
         return Ok(None);
     }
+    let name = ifname.to_string();
+    let routes = thread::spawn(move || {
+        let args = [
+            "-j",
+            "-4",
+            "route",
+            "show",
+            "dev",
+            &name,
+            "proto",
+            FABRIC_PROTO,
+        ];
+        run("ip", &args, CMD_TIMEOUT)
+    });
     let json = run("ip", &["-j", "addr", "show", "dev", ifname], CMD_TIMEOUT)?;
-    parse(&json).with_context(|| format!("reading `ip -j addr show dev {ifname}`"))
+    let mut link =
+        parse(&json).with_context(|| format!("reading `ip -j addr show dev {ifname}`"))?;
+    let routes = routes
+        .join()
+        .map_err(|_| anyhow::anyhow!("reading routes of {ifname} panicked"))??;
+    if let Some(l) = &mut link {
+        l.routes = parse_routes(&routes)
+            .with_context(|| format!("reading `ip -j route show dev {ifname}`"))?;
+    }
+    Ok(link)
+}
+
+fn parse_routes(json: &str) -> anyhow::Result<Vec<Ipv4Net>> {
+    // `ip -j` prints nothing at all (not `[]`) for an empty table on some versions.
+    if json.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let routes: Vec<JsonRoute> = serde_json::from_str(json)?;
+    routes
+        .iter()
+        .map(|r| match r.dst.parse::<Ipv4Net>() {
+            Ok(n) => Ok(n),
+            // A host route prints without its /32.
+            Err(_) => Ok(Ipv4Net::new(r.dst.parse()?, 32)?),
+        })
+        .collect()
 }
 
 fn parse(json: &str) -> anyhow::Result<Option<LinkObserved>> {
@@ -120,6 +171,7 @@ fn parse(json: &str) -> anyhow::Result<Option<LinkObserved>> {
         mtu: link.mtu,
         up: link.flags.iter().any(|f| f == "UP"),
         addresses,
+        routes: Vec::new(),
     }))
 }
 
@@ -154,6 +206,27 @@ pub fn del_address(ifname: &str, net: Ipv4Net) -> anyhow::Result<()> {
     .map(drop)
 }
 
+/// Adds (or takes over) the route `net` through `ifname`, tagged as fabric's.
+pub fn replace_route(ifname: &str, net: Ipv4Net) -> anyhow::Result<()> {
+    let net = net.to_string();
+    let args = [
+        "route",
+        "replace",
+        &net,
+        "dev",
+        ifname,
+        "proto",
+        FABRIC_PROTO,
+    ];
+    run("ip", &args, CMD_TIMEOUT).map(drop)
+}
+
+pub fn del_route(ifname: &str, net: Ipv4Net) -> anyhow::Result<()> {
+    let net = net.to_string();
+    let args = ["route", "del", &net, "dev", ifname, "proto", FABRIC_PROTO];
+    run("ip", &args, CMD_TIMEOUT).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +242,19 @@ mod tests {
         assert!(l.up);
         assert_eq!(l.addresses, vec!["10.0.12.30/24".parse().unwrap()]);
         assert_eq!(parse("[]").unwrap(), None);
+    }
+
+    #[test]
+    fn parses_routes_with_and_without_prefix_length() {
+        let json = r#"[{"dst":"10.99.0.0/16","protocol":"102","scope":"link","flags":[]},
+            {"dst":"10.0.13.5","protocol":"102","scope":"link","flags":[]}]"#;
+        assert_eq!(
+            parse_routes(json).unwrap(),
+            vec![
+                "10.99.0.0/16".parse::<Ipv4Net>().unwrap(),
+                "10.0.13.5/32".parse().unwrap()
+            ]
+        );
+        assert_eq!(parse_routes("").unwrap(), vec![]);
     }
 }

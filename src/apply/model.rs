@@ -24,6 +24,10 @@ pub struct InterfaceObserved {
     pub mtu: Option<u16>,
     /// Administratively up.
     pub up: bool,
+    /// Routes through the link that fabric added (tagged `proto 102`).
+    pub routes: Vec<Ipv4Net>,
+    /// IPv4 forwarding of the network namespace (`net.ipv4.ip_forward`).
+    pub forwarding: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +89,12 @@ pub enum WgChange {
         add: Option<Ipv4Net>,
     },
     LinkUp,
+    /// A route through the link for a peer's AllowedIPs outside the interface's subnet.
+    AddRoute(Ipv4Net),
+    /// A route fabric added earlier that no peer needs any more.
+    RemoveRoute(Ipv4Net),
+    /// The node routes between its interfaces: `net.ipv4.ip_forward=1`.
+    EnableForwarding,
     AddPeer(PeerPlan),
     RemovePeer {
         public_key: PublicKey,
@@ -156,6 +166,9 @@ impl fmt::Display for WgChange {
                 f.write_str(&parts.join("; "))
             }
             WgChange::LinkUp => f.write_str("~ link down -> up"),
+            WgChange::AddRoute(n) => write!(f, "+ route {n}"),
+            WgChange::RemoveRoute(n) => write!(f, "- route {n}"),
+            WgChange::EnableForwarding => f.write_str("~ ip forwarding off -> on"),
             WgChange::AddPeer(p) => {
                 write!(f, "+ peer {} ({})", p.node, p.public_key)?;
                 if let Some(ep) = p.endpoint {

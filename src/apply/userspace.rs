@@ -44,6 +44,14 @@ pub const UAPI_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upper bound for a new wireguard-go to create its interface and socket.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// IPv4 forwarding switch of the current network namespace.
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
+fn read_forwarding() -> anyhow::Result<bool> {
+    let v = std::fs::read_to_string(IP_FORWARD).with_context(|| format!("reading {IP_FORWARD}"))?;
+    Ok(v.trim() == "1")
+}
+
 #[derive(Debug, Default)]
 pub struct UserspaceBackend;
 
@@ -108,6 +116,8 @@ impl WgBackend for UserspaceBackend {
             addresses: link.addresses,
             mtu: link.mtu,
             up: link.up,
+            routes: link.routes,
+            forwarding: read_forwarding()?,
         })
     }
 
@@ -133,6 +143,10 @@ impl WgBackend for UserspaceBackend {
                     }
                 }
                 WgChange::LinkUp => ip::set_up(name)?,
+                WgChange::AddRoute(n) => ip::replace_route(name, *n)?,
+                WgChange::RemoveRoute(n) => ip::del_route(name, *n)?,
+                WgChange::EnableForwarding => std::fs::write(IP_FORWARD, "1\n")
+                    .with_context(|| format!("enabling forwarding ({IP_FORWARD})"))?,
                 _ => {}
             }
         }
