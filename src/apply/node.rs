@@ -51,10 +51,14 @@ pub struct InterfaceReport {
 
 fn check_platform(node: &NodePlan) -> anyhow::Result<()> {
     if node.platform != Platform::Linux {
+        let what = match node.platform {
+            Platform::RouterosV7 => "a RouterOS node",
+            Platform::Macos => "a macOS node",
+            _ => "an iOS node",
+        };
         bail!(
-            "node {} is {:?}: live apply manages Linux nodes only (use `fabric render` for it)",
-            node.name,
-            node.platform
+            "node {} is {what}: live apply manages Linux nodes only (use `fabric render` for it)",
+            node.name
         );
     }
     Ok(())
@@ -164,6 +168,43 @@ mod tests {
         assert!(plan(&b, &node, &secrets).unwrap()[0].changes.is_empty());
     }
 
+    /// A fake that fails part-way through its first apply, like a daemon that dies mid-way.
+    struct FailsOnce {
+        inner: FakeBackend,
+        failed: bool,
+    }
+
+    impl WgBackend for FailsOnce {
+        fn read(&self, ifname: &Ifname) -> anyhow::Result<super::super::InterfaceObserved> {
+            self.inner.read(ifname)
+        }
+
+        fn apply(&mut self, ifname: &Ifname, changes: &[WgChange]) -> anyhow::Result<()> {
+            if self.failed {
+                return self.inner.apply(ifname, changes);
+            }
+            self.failed = true;
+            self.inner.apply(ifname, &changes[..changes.len() / 2])?;
+            bail!("wireguard-go refused the change (errno 22)")
+        }
+    }
+
+    #[test]
+    fn failure_half_way_is_reported_and_next_apply_converges() {
+        let (node, secrets) = node();
+        let mut b = FailsOnce {
+            inner: FakeBackend::default(),
+            failed: false,
+        };
+        let e = format!("{:#}", apply(&mut b, &node, &secrets).unwrap_err());
+        assert!(e.contains("applying") && e.contains("errno 22"), "{e}");
+        let left = plan(&b, &node, &secrets).unwrap()[0].changes.len();
+        assert!(left > 0, "half of it is still to do");
+        let second = apply(&mut b, &node, &secrets).unwrap();
+        assert_eq!(second[0].changes.len(), left);
+        assert!(plan(&b, &node, &secrets).unwrap()[0].changes.is_empty());
+    }
+
     #[test]
     fn refuses_non_linux_nodes() {
         let (mut node, secrets) = node();
@@ -173,6 +214,7 @@ mod tests {
             applied: vec![],
         };
         let e = plan(&b, &node, &secrets).unwrap_err().to_string();
+        assert!(e.contains("is a RouterOS node"), "{e}");
         assert!(e.contains("Linux nodes only"), "{e}");
     }
 }
