@@ -35,6 +35,9 @@ fn live_setup(live: &LiveArgs) -> anyhow::Result<Result<Live, Findings>> {
         load_ms = start.elapsed().as_secs_f64() * 1e3,
         "topology, secrets and plan loaded"
     );
+    if let Some(note) = fabric::apply::node::stand_in_note(&node) {
+        eprintln!("{note}");
+    }
     let kind = match live.backend {
         BackendArg::Auto => fabric::apply::node::BackendKind::Auto,
         BackendArg::Userspace => fabric::apply::node::BackendKind::Userspace,

@@ -49,19 +49,19 @@ pub struct InterfaceReport {
     pub changes: Vec<WgChange>,
 }
 
-fn check_platform(node: &NodePlan) -> anyhow::Result<()> {
-    if node.platform != Platform::Linux {
-        let what = match node.platform {
-            Platform::RouterosV7 => "a RouterOS node",
-            Platform::Macos => "a macOS node",
-            _ => "an iOS node",
-        };
-        bail!(
-            "node {} is {what}: live apply manages Linux nodes only (use `fabric render` for it)",
-            node.name
-        );
-    }
-    Ok(())
+/// A note for nodes that are not Linux: this machine is configured as their stand-in (the
+/// netns lab runs RouterOS hubs and macOS/iOS spokes as Linux namespaces from the same plan).
+pub fn stand_in_note(node: &NodePlan) -> Option<String> {
+    let what = match node.platform {
+        Platform::Linux => return None,
+        Platform::RouterosV7 => "a RouterOS node (configure the real one with its rendered .rsc)",
+        Platform::Macos => "a macOS node",
+        Platform::Ios => "an iOS node",
+    };
+    Some(format!(
+        "note: {} is {what}; configuring this Linux machine as its stand-in",
+        node.name
+    ))
 }
 
 /// What each interface of `node` needs to match the plan. Changes nothing.
@@ -70,7 +70,6 @@ pub fn plan(
     node: &NodePlan,
     secrets: &Secrets,
 ) -> anyhow::Result<Vec<InterfaceReport>> {
-    check_platform(node)?;
     let mut out = Vec::new();
     for iface in &node.interfaces {
         let start = Instant::now();
@@ -130,8 +129,6 @@ pub fn apply(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
     use crate::apply::FakeBackend;
     use crate::apply::diff::tests::{peer, plan as iface_plan};
@@ -206,15 +203,14 @@ mod tests {
     }
 
     #[test]
-    fn refuses_non_linux_nodes() {
+    fn non_linux_nodes_are_configured_as_stand_ins_with_a_note() {
         let (mut node, secrets) = node();
+        assert_eq!(stand_in_note(&node), None);
         node.platform = Platform::RouterosV7;
-        let b = FakeBackend {
-            interfaces: BTreeMap::new(),
-            applied: vec![],
-        };
-        let e = plan(&b, &node, &secrets).unwrap_err().to_string();
-        assert!(e.contains("is a RouterOS node"), "{e}");
-        assert!(e.contains("Linux nodes only"), "{e}");
+        let note = stand_in_note(&node).unwrap();
+        assert!(note.contains("z640 is a RouterOS node"), "{note}");
+        let mut b = FakeBackend::default();
+        apply(&mut b, &node, &secrets).unwrap();
+        assert!(plan(&b, &node, &secrets).unwrap()[0].changes.is_empty());
     }
 }
