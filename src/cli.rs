@@ -1,5 +1,6 @@
 //! Command-line interface (clap derive). Exit codes: 0 ok, 1 findings, 2 operational failure.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -59,6 +60,29 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Serve split DNS for the topology's domain (UDP and TCP) on the access plane.
+    Dns {
+        #[command(flatten)]
+        topology: TopologyArg,
+        /// The layout whose access-plane hub serves DNS.
+        #[arg(long, default_value = "primary")]
+        layout: String,
+        /// Listen address (repeatable); default: the access-plane hub's addresses, port 53.
+        #[arg(long)]
+        listen: Vec<SocketAddr>,
+        /// UDP sockets per address (SO_REUSEPORT).
+        #[arg(long, default_value_t = 2)]
+        udp_sockets: usize,
+    },
+    /// The network-namespace lab: boot the topology on this machine (root), tear it down,
+    /// show it, or run a command in a node.
+    Lab {
+        #[command(subcommand)]
+        action: LabAction,
+        /// Name prefix of the lab's namespaces (several labs can coexist).
+        #[arg(long, default_value = "fl", global = true)]
+        prefix: String,
+    },
     /// Show how the live WireGuard interfaces of a node differ from the plan (changes
     /// nothing). Exit 1 when there is drift, 0 when there is none.
     Plan {
@@ -70,6 +94,27 @@ pub enum Command {
     Apply {
         #[command(flatten)]
         live: LiveArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabAction {
+    /// Create the namespaces and configure every node with `fabric apply`.
+    Up {
+        #[command(flatten)]
+        topology: TopologyArg,
+        #[arg(long, default_value = "primary")]
+        layout: String,
+    },
+    /// Stop every process in the lab's namespaces and delete them.
+    Down,
+    /// Show the lab's namespaces and their WireGuard state.
+    Status,
+    /// Run a command inside a node's namespace, e.g. `fabric lab exec z640 -- ping 10.0.12.20`.
+    Exec {
+        node: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
     },
 }
 

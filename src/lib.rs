@@ -1,10 +1,12 @@
 //! fabric: a network fabric controller for a WireGuard + SSTP hub-and-spoke network.
 //!
 //! Data flows one way: topology.yaml → [`yaml`] → [`raw`] → [`validate`] → [`model::Topology`]
-//! → [`plan`] → [`render`] (files) / apply / DNS. Everything up to the renderers is pure.
+//! → [`plan`] → [`render`] (files) / apply / [`dns`]. Everything up to the renderers is pure.
 
 pub mod apply;
 pub mod diag;
+pub mod dns;
+pub mod lab;
 pub mod model;
 pub mod plan;
 pub mod raw;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, LabAction};
 use fabric::shell::{self, secrets::SecretsDir};
 
 /// A failure that is a finding about the input (exit 1), not an operational error (exit 2).
@@ -17,7 +17,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     match run(cli) {
         Ok(Ok(())) => ExitCode::SUCCESS,
@@ -87,6 +90,57 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 println!("{line}");
             }
         }
+        Command::Dns {
+            topology,
+            layout,
+            listen,
+            udp_sockets,
+        } => {
+            if let Err(e) = shell::dns_service::build(&topology.topology, &layout)
+                && let Some(invalid) = e.downcast_ref::<shell::topology::Invalid>()
+            {
+                return Ok(Err(Findings(invalid.to_string())));
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(shell::dns_service::run(
+                topology.topology,
+                layout,
+                listen,
+                udp_sockets,
+            ))?;
+        }
+        Command::Lab { action, prefix } => match action {
+            LabAction::Up { topology, layout } => {
+                let t = match shell::topology::read(&topology.topology)? {
+                    Ok(t) => t,
+                    Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
+                };
+                let spec = fabric::lab::LabSpec {
+                    prefix,
+                    topology: std::fs::canonicalize(&topology.topology)?,
+                    layout,
+                    fabric: std::env::current_exe()?,
+                };
+                for line in fabric::lab::up(&spec, &t)? {
+                    println!("{line}");
+                }
+            }
+            LabAction::Down => {
+                for line in fabric::lab::down(&prefix)? {
+                    println!("{line}");
+                }
+            }
+            LabAction::Status => print!("{}", fabric::lab::status(&prefix)?),
+            LabAction::Exec { node, command } => {
+                let status = fabric::lab::exec(&prefix, &node, &command)?;
+                if !status.success() {
+                    anyhow::bail!("command exited with {status}");
+                }
+            }
+        },
         Command::Plan { live } => return live::plan(live),
         Command::Apply { live } => return live::apply(live),
     }

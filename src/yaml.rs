@@ -167,7 +167,8 @@ impl Builder<'_> {
     }
 
     fn node(&mut self, path: &str) -> Value {
-        let (event, span) = self.events[self.at].clone();
+        let (event, span) =
+            std::mem::replace(&mut self.events[self.at], (Event::Nothing, Span::default()));
         self.at += 1;
         self.index.values.insert(path.to_string(), Pos::of(&span));
         let (value, anchor) = match event {
@@ -201,18 +202,19 @@ impl Builder<'_> {
                 Event::Scalar(text, ..) => Some(text.to_string()),
                 _ => None,
             };
-            let scratch = format!("{path}.<key>");
-            let _ = self.node(&scratch);
-            self.index.values.remove(&scratch);
             let Some(key) = key else {
                 self.problems.push(YamlProblem {
                     pos: key_pos,
                     path: path.to_string(),
                     message: "mapping keys must be plain strings".into(),
                 });
-                let _ = self.node(&scratch);
+                let scratch = format!("{path}.<key>");
+                let _ = self.node(&scratch); // the key
+                let _ = self.node(&scratch); // its value
+                self.index.values.remove(&scratch);
                 continue;
             };
+            self.at += 1; // the key scalar
             let child = join_key(path, &key);
             if map.contains_key(&key) {
                 self.problems.push(YamlProblem {

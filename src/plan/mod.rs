@@ -9,6 +9,7 @@
 //! * a member "carries" prefixes: its /32, its LANs, the subnets of planes it is hub of, and,
 //!   for the layout's SSTP hub on the SSTP plane, the PPP subnet and every client LAN.
 
+pub mod dns;
 mod keys;
 mod model;
 
@@ -321,4 +322,20 @@ pub fn normalize(mut nets: Vec<Ipv4Net>) -> Vec<Ipv4Net> {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn normalize_sorts_dedups_and_drops_contained_prefixes() {
+        let nets = [
+            "10.0.12.30/32",
+            "10.0.12.0/24",
+            "10.42.60.0/24",
+            "10.0.12.0/24",
+            "10.42.60.128/25",
+        ];
+        let out = normalize(nets.iter().map(|n| n.parse().unwrap()).collect());
+        let out: Vec<String> = out.iter().map(|n| n.to_string()).collect();
+        assert_eq!(out, ["10.0.12.0/24", "10.42.60.0/24"]);
+    }
+}

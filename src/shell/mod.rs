@@ -1,6 +1,7 @@
 //! The effectful shell: files (topology, secrets, rendered output). Everything here is thin;
 //! decisions live in the pure core.
 
+pub mod dns_service;
 pub mod output;
 pub mod secrets;
 pub mod topology;
