@@ -10,6 +10,7 @@ use crate::cli::{BackendArg, LiveArgs};
 /// What `plan` and `apply` work on: the node's plan, the secrets, the backend to reach it.
 struct Live {
     node: fabric::plan::NodePlan,
+    names: fabric::apply::node::PeerNames,
     secrets: fabric::render::Secrets,
     backend: Box<dyn fabric::apply::WgBackend>,
 }
@@ -28,6 +29,7 @@ fn live_setup(live: &LiveArgs) -> anyhow::Result<Result<Live, Findings>> {
         .unwrap_or_else(|| shell::topology::default_secrets_dir(&live.topology.topology));
     let (keys, secret_values) = SecretsDir::new(&dir).load(&t)?;
     let mut plan = fabric::plan::plan(&t, &keys, &live.layout)?;
+    let names = fabric::apply::node::peer_names(&plan);
     let Some(node) = plan.nodes.remove(&live.node) else {
         anyhow::bail!("node {} is not in the topology", live.node);
     };
@@ -45,6 +47,7 @@ fn live_setup(live: &LiveArgs) -> anyhow::Result<Result<Live, Findings>> {
     };
     Ok(Ok(Live {
         node,
+        names,
         secrets: secret_values,
         backend: fabric::apply::node::backend(kind)?,
     }))
@@ -53,13 +56,14 @@ fn live_setup(live: &LiveArgs) -> anyhow::Result<Result<Live, Findings>> {
 pub fn plan(live: LiveArgs) -> anyhow::Result<Result<(), Findings>> {
     let Live {
         node,
+        names,
         secrets,
         backend,
     } = match live_setup(&live)? {
         Ok(s) => s,
         Err(f) => return Ok(Err(f)),
     };
-    let reports = fabric::apply::node::plan(backend.as_ref(), &node, &secrets)?;
+    let reports = fabric::apply::node::plan(backend.as_ref(), &node, &secrets, &names)?;
     let mut drift = 0;
     for r in &reports {
         if r.changes.is_empty() {
@@ -84,13 +88,14 @@ pub fn plan(live: LiveArgs) -> anyhow::Result<Result<(), Findings>> {
 pub fn apply(live: LiveArgs) -> anyhow::Result<Result<(), Findings>> {
     let Live {
         node,
+        names,
         secrets,
         mut backend,
     } = match live_setup(&live)? {
         Ok(s) => s,
         Err(f) => return Ok(Err(f)),
     };
-    let reports = fabric::apply::node::apply(backend.as_mut(), &node, &secrets)?;
+    let reports = fabric::apply::node::apply(backend.as_mut(), &node, &secrets, &names)?;
     let mut refused = Vec::new();
     for r in &reports {
         let (done, left): (Vec<_>, Vec<_>) = r.changes.iter().partition(|c| c.is_applicable());

@@ -74,7 +74,7 @@ impl WgBackend for FakeBackend {
                 WgChange::RemoveRoute(n) => i.routes.retain(|r| r != n),
                 WgChange::EnableForwarding => i.forwarding = true,
                 WgChange::AddPeer(p) => i.peers.push(observed_peer(p)),
-                WgChange::RemovePeer { public_key } => {
+                WgChange::RemovePeer { public_key, .. } => {
                     i.peers.retain(|p| p.public_key != *public_key)
                 }
                 WgChange::UpdatePeer { peer, .. } => {

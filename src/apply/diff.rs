@@ -113,10 +113,10 @@ fn peers(desired: &[PeerPlan], observed: &[PeerObserved], out: &mut Vec<WgChange
             }
         }
     }
-    out.extend(
-        seen.into_keys()
-            .map(|public_key| WgChange::RemovePeer { public_key }),
-    );
+    out.extend(seen.into_keys().map(|public_key| WgChange::RemovePeer {
+        public_key,
+        node: None,
+    }));
 }
 
 fn peer_fields(want: &PeerPlan, have: &PeerObserved) -> Vec<PeerField> {

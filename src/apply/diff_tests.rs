@@ -157,7 +157,10 @@ fn each_kind_of_drift_gives_exactly_its_change() {
     });
     assert_eq!(
         diff(&p, Some(&key), &o),
-        vec![WgChange::RemovePeer { public_key: extra }],
+        vec![WgChange::RemovePeer {
+            public_key: extra,
+            node: None
+        }],
         "case: extra peer"
     );
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use ipnet::{IpNet, Ipv4Net};
 
-use crate::model::{PrivateKey, PublicKey};
+use crate::model::{NodeName, PrivateKey, PublicKey};
 use crate::plan::PeerPlan;
 
 /// One interface as read from the system. `exists == false` means everything else is empty.
@@ -98,6 +98,8 @@ pub enum WgChange {
     AddPeer(PeerPlan),
     RemovePeer {
         public_key: PublicKey,
+        /// The node that key belongs to elsewhere in the plan, when known (display only).
+        node: Option<NodeName>,
     },
     UpdatePeer {
         peer: PeerPlan,
@@ -180,7 +182,11 @@ impl fmt::Display for WgChange {
                 }
                 Ok(())
             }
-            WgChange::RemovePeer { public_key } => write!(f, "- peer ({public_key})"),
+            WgChange::RemovePeer {
+                public_key,
+                node: Some(node),
+            } => write!(f, "- peer {node} ({public_key})"),
+            WgChange::RemovePeer { public_key, .. } => write!(f, "- peer ({public_key})"),
             WgChange::UpdatePeer { peer, fields } => {
                 write!(f, "~ peer {} ({})", peer.node, peer.public_key)?;
                 for (i, field) in fields.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! `fabric plan` / `fabric apply` for one node: every interface of the node's plan is read
 //! through a [`WgBackend`], diffed, and (for apply) changed in place.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -10,8 +11,8 @@ use super::backend::WgBackend;
 use super::diff::diff;
 use super::model::WgChange;
 use super::userspace::UserspaceBackend;
-use crate::model::{Ifname, Platform};
-use crate::plan::NodePlan;
+use crate::model::{Ifname, NodeName, Platform, PublicKey};
+use crate::plan::{NodePlan, Plan};
 use crate::render::Secrets;
 
 /// Which WireGuard implementation holds the node's interfaces.
@@ -42,6 +43,17 @@ pub fn backend(kind: BackendKind) -> anyhow::Result<Box<dyn WgBackend>> {
     }
 }
 
+/// Every public key of the plan with its node, to name the peers a diff removes.
+pub type PeerNames = BTreeMap<PublicKey, NodeName>;
+
+/// The names of every key in `plan` (each node's key on each of its interfaces).
+pub fn peer_names(plan: &Plan) -> PeerNames {
+    plan.nodes
+        .values()
+        .flat_map(|n| n.interfaces.iter().map(|i| (i.public_key, n.name.clone())))
+        .collect()
+}
+
 /// The changes one interface needs (or, after apply, needed).
 #[derive(Debug)]
 pub struct InterfaceReport {
@@ -69,6 +81,7 @@ pub fn plan(
     backend: &dyn WgBackend,
     node: &NodePlan,
     secrets: &Secrets,
+    names: &PeerNames,
 ) -> anyhow::Result<Vec<InterfaceReport>> {
     let mut out = Vec::new();
     for iface in &node.interfaces {
@@ -78,7 +91,12 @@ pub fn plan(
             .with_context(|| format!("reading {}", iface.plane))?;
         let read_ms = start.elapsed().as_secs_f64() * 1e3;
         let key = secrets.private_keys.get(&iface.key);
-        let changes = diff(iface, key, &observed);
+        let mut changes = diff(iface, key, &observed);
+        for c in &mut changes {
+            if let WgChange::RemovePeer { public_key, node } = c {
+                *node = names.get(public_key).cloned();
+            }
+        }
         tracing::debug!(
             ifname = %iface.plane,
             read_ms,
@@ -102,8 +120,9 @@ pub fn apply(
     backend: &mut dyn WgBackend,
     node: &NodePlan,
     secrets: &Secrets,
+    names: &PeerNames,
 ) -> anyhow::Result<Vec<InterfaceReport>> {
-    let reports = plan(backend, node, secrets)?;
+    let reports = plan(backend, node, secrets, names)?;
     for r in &reports {
         let todo: Vec<WgChange> = r
             .changes
@@ -157,12 +176,21 @@ mod tests {
     fn apply_converges_and_second_apply_reports_no_change() {
         let (node, secrets) = node();
         let mut b = FakeBackend::default();
-        assert!(plan(&b, &node, &secrets).unwrap()[0].changes.len() > 1);
-        let first = apply(&mut b, &node, &secrets).unwrap();
+        assert!(
+            plan(&b, &node, &secrets, &PeerNames::new()).unwrap()[0]
+                .changes
+                .len()
+                > 1
+        );
+        let first = apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap();
         assert_eq!(first[0].changes[0], WgChange::CreateInterface);
-        let second = apply(&mut b, &node, &secrets).unwrap();
+        let second = apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap();
         assert!(second[0].changes.is_empty());
-        assert!(plan(&b, &node, &secrets).unwrap()[0].changes.is_empty());
+        assert!(
+            plan(&b, &node, &secrets, &PeerNames::new()).unwrap()[0]
+                .changes
+                .is_empty()
+        );
     }
 
     /// A fake that fails part-way through its first apply, like a daemon that dies mid-way.
@@ -193,13 +221,46 @@ mod tests {
             inner: FakeBackend::default(),
             failed: false,
         };
-        let e = format!("{:#}", apply(&mut b, &node, &secrets).unwrap_err());
+        let e = format!(
+            "{:#}",
+            apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap_err()
+        );
         assert!(e.contains("applying") && e.contains("errno 22"), "{e}");
-        let left = plan(&b, &node, &secrets).unwrap()[0].changes.len();
+        let left = plan(&b, &node, &secrets, &PeerNames::new()).unwrap()[0]
+            .changes
+            .len();
         assert!(left > 0, "half of it is still to do");
-        let second = apply(&mut b, &node, &secrets).unwrap();
+        let second = apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap();
         assert_eq!(second[0].changes.len(), left);
-        assert!(plan(&b, &node, &secrets).unwrap()[0].changes.is_empty());
+        assert!(
+            plan(&b, &node, &secrets, &PeerNames::new()).unwrap()[0]
+                .changes
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn removed_peers_are_named_when_the_plan_knows_their_key() {
+        let (node, secrets) = node();
+        let mut b = FakeBackend::default();
+        apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap();
+        let old_hub = PrivateKey::generate().public_key();
+        b.interfaces
+            .get_mut(&node.interfaces[0].plane)
+            .unwrap()
+            .peers
+            .push(crate::apply::backend::observed_peer(&peer(
+                "chr02",
+                None,
+                &[],
+            )));
+        let key = b.interfaces[&node.interfaces[0].plane].peers[1].public_key;
+        let names = PeerNames::from([
+            (key, "chr02".parse().unwrap()),
+            (old_hub, "x".parse().unwrap()),
+        ]);
+        let r = plan(&b, &node, &secrets, &names).unwrap();
+        assert_eq!(r[0].changes[0].to_string(), format!("- peer chr02 ({key})"));
     }
 
     #[test]
@@ -210,7 +271,11 @@ mod tests {
         let note = stand_in_note(&node).unwrap();
         assert!(note.contains("z640 is a RouterOS node"), "{note}");
         let mut b = FakeBackend::default();
-        apply(&mut b, &node, &secrets).unwrap();
-        assert!(plan(&b, &node, &secrets).unwrap()[0].changes.is_empty());
+        apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap();
+        assert!(
+            plan(&b, &node, &secrets, &PeerNames::new()).unwrap()[0]
+                .changes
+                .is_empty()
+        );
     }
 }

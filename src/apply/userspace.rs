@@ -208,7 +208,7 @@ pub fn uapi_set(changes: &[WgChange]) -> String {
                 let clear_psk = fields.contains(&PeerField::PresharedKeyRemoved);
                 peers.push_str(&peer(p, clear_psk).as_uapi_update());
             }
-            WgChange::RemovePeer { public_key } => {
+            WgChange::RemovePeer { public_key, .. } => {
                 peers.push_str(&Peer::new(Key::new(*public_key.as_bytes())).as_uapi_remove());
             }
             _ => {}
