@@ -176,3 +176,44 @@ fn apply_creates_a_missing_interface_with_wireguard_go() {
         .run_ok(&["ip", "-4", "-o", "addr", "show", "dev", "wg0"]);
     assert!(addr.contains("10.0.12.30/24"), "{addr}");
 }
+
+#[test]
+fn a_dead_wireguard_go_is_replaced_by_the_next_apply() {
+    let lab = Lab::new();
+    let wg = lab.ns.wireguard_go("wg0");
+    lab.expect("apply", 0);
+    lab.ns.stop(wg.pid);
+    let gone = support::netns::poll_until(
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_millis(20),
+        || !lab.ns.has_link("wg0"),
+    );
+    assert!(gone, "wg0 vanished with its wireguard-go");
+    let drift = Lab::change_lines(&lab.expect("plan", 1));
+    assert_eq!(drift[0], "+ interface", "{drift:#?}");
+    lab.expect("apply", 0);
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+}
+
+#[test]
+fn a_uapi_socket_that_never_answers_fails_within_the_deadline() {
+    let lab = Lab::new();
+    // A TUN link named wg0 and a socket that accepts but never answers: a hung daemon.
+    lab.ns
+        .run_ok(&["ip", "tuntap", "add", "dev", "wg0", "mode", "tun"]);
+    let sock = lab.ns.wg_run_dir().join("wg0.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind a silent socket");
+    let hold = std::thread::spawn(move || {
+        let conn = listener.accept();
+        std::thread::sleep(std::time::Duration::from_secs(15));
+        drop(conn);
+    });
+    let start = std::time::Instant::now();
+    let out = lab.fabric("plan");
+    let took = start.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("did not answer within"), "{err}");
+    assert!(took < std::time::Duration::from_secs(14), "took {took:?}");
+    drop(hold); // detached; it ends on its own
+}
