@@ -103,20 +103,45 @@ fn timed(what: &str, f: impl FnOnce() -> std::process::Output) -> Duration {
     took
 }
 
-fn fabric_apply(ns: &Netns, c: &Config, secrets: &Path) -> Duration {
+/// fabric's own stage timings (its debug log): load, read + diff, apply; milliseconds.
+#[derive(Default, Clone, Copy)]
+struct Stages {
+    load: f64,
+    read: f64,
+    apply: f64,
+}
+
+fn field(log: &str, name: &str) -> f64 {
+    log.split_whitespace()
+        .filter_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+        .filter_map(|v| v.parse::<f64>().ok())
+        .fold(0.0, |a, b| a + b)
+}
+
+fn fabric_apply(ns: &Netns, c: &Config, secrets: &Path) -> (Duration, Stages) {
     let bin = env!("CARGO_BIN_EXE_fabric");
-    timed("fabric apply", || {
-        ns.exec_in_wg_rundir(&[
-            bin,
-            "apply",
-            "--node",
-            "hub1",
-            "-t",
-            c.topology.to_str().unwrap(),
-            "--secrets",
-            secrets.to_str().unwrap(),
-        ])
-    })
+    let start = Instant::now();
+    let out = ns.exec_in_wg_rundir(&[
+        "env",
+        "RUST_LOG=fabric::live=debug,fabric::apply=debug",
+        bin,
+        "apply",
+        "--node",
+        "hub1",
+        "-t",
+        c.topology.to_str().unwrap(),
+        "--secrets",
+        secrets.to_str().unwrap(),
+    ]);
+    let took = start.elapsed();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    check_ok("fabric apply", out);
+    let stages = Stages {
+        load: field(&log, "load_ms"),
+        read: field(&log, "read_ms"),
+        apply: field(&log, "apply_ms"),
+    };
+    (took, stages)
 }
 
 fn syncconf(ns: &Netns, c: &Config) -> Duration {
@@ -165,6 +190,7 @@ fn main() {
         ("replace 1000 peers", vec![], vec![]),
         ("no change", vec![], vec![]),
     ];
+    let mut stages: Vec<Vec<Stages>> = vec![Vec::new(); 3];
     for round in 0..ROUNDS {
         for ns in [&a, &b] {
             ns.wg_ok(&["setconf", "wg0", empty.to_str().unwrap()]);
@@ -180,7 +206,8 @@ fn main() {
                 let s = syncconf(&b, config);
                 (fabric_apply(&a, config, &secrets), s)
             };
-            rows[row].1.push(f);
+            rows[row].1.push(f.0);
+            stages[row].push(f.1);
             rows[row].2.push(s);
             assert_eq!(peers(&a), peers(&b), "both tools reach the same peers");
             assert_eq!(peers(&a).len(), SPOKES);
@@ -198,7 +225,19 @@ fn main() {
         "{:<20} {:>12} {:>14} {:>8} {:>16}",
         "scenario", "fabric ms", "syncconf ms", "ratio", "ratio w/o wrap"
     );
-    for (name, f, s) in rows {
+    let mut breakdown = Vec::new();
+    for ((name, f, s), st) in rows.into_iter().zip(stages) {
+        let med = |pick: fn(&Stages) -> f64| {
+            let mut v: Vec<f64> = st.iter().map(pick).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        breakdown.push(format!(
+            "{name:<20} load {:>6.1}   read+diff {:>6.1}   apply {:>6.1}",
+            med(|s| s.load),
+            med(|s| s.read),
+            med(|s| s.apply)
+        ));
         let (f, s) = (median(f), median(s));
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let net = |d: Duration| (ms(d) - ms(wrapper)).max(0.001);
@@ -211,4 +250,8 @@ fn main() {
         );
     }
     println!("(target: fabric <= 1.0x wg syncconf)");
+    println!("fabric's own stages, median ms (load = topology parse + validate + plan + secrets):");
+    for line in breakdown {
+        println!("{line}");
+    }
 }
