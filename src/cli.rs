@@ -3,14 +3,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use fabric::model::NodeName;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "fabric",
     version,
     about = "Network fabric controller for a WireGuard + SSTP hub-and-spoke network",
-    after_help = "Exit codes: 0 success, 1 findings (invalid topology), 2 operational failure."
+    after_help = "Exit codes: 0 success, 1 findings (invalid topology; `plan`: drift), 2 operational failure."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -81,6 +83,18 @@ pub enum Command {
         #[arg(long, default_value = "fl", global = true)]
         prefix: String,
     },
+    /// Show how the live WireGuard interfaces of a node differ from the plan (changes
+    /// nothing). Exit 1 when there is drift, 0 when there is none.
+    Plan {
+        #[command(flatten)]
+        live: LiveArgs,
+    },
+    /// Make the live WireGuard interfaces of a node match the plan, in place, and print what
+    /// changed ("no change" when nothing did).
+    Apply {
+        #[command(flatten)]
+        live: LiveArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,4 +116,30 @@ pub enum LabAction {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+}
+
+/// Arguments shared by `plan` and `apply` (live state of one node).
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    #[command(flatten)]
+    pub topology: TopologyArg,
+    #[command(flatten)]
+    pub secrets: SecretsArg,
+    /// The node whose interfaces to read (this machine).
+    #[arg(long)]
+    pub node: NodeName,
+    /// The layout to apply (see `layouts` in the topology).
+    #[arg(long, default_value = "primary")]
+    pub layout: String,
+    /// WireGuard implementation: auto = kernel when the module is loaded, else userspace
+    /// (wireguard-go). The kernel backend is not implemented yet.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    Auto,
+    Userspace,
+    Kernel,
 }

@@ -3,6 +3,7 @@
 //! Data flows one way: topology.yaml → [`yaml`] → [`raw`] → [`validate`] → [`model::Topology`]
 //! → [`plan`] → [`render`] (files) / apply / [`dns`]. Everything up to the renderers is pure.
 
+pub mod apply;
 pub mod diag;
 pub mod dns;
 pub mod lab;

@@ -1,6 +1,7 @@
 //! `fabric` binary: parses the command line, runs the command, owns printing and exit codes.
 
 mod cli;
+mod live;
 
 use std::process::ExitCode;
 
@@ -140,6 +141,8 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 }
             }
         },
+        Command::Plan { live } => return live::plan(live),
+        Command::Apply { live } => return live::apply(live),
     }
     Ok(Ok(()))
 }

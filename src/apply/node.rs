@@ -1,0 +1,281 @@
+//! `fabric plan` / `fabric apply` for one node: every interface of the node's plan is read
+//! through a [`WgBackend`], diffed, and (for apply) changed in place.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use super::backend::WgBackend;
+use super::diff::diff;
+use super::model::WgChange;
+use super::userspace::UserspaceBackend;
+use crate::model::{Ifname, NodeName, Platform, PublicKey};
+use crate::plan::{NodePlan, Plan};
+use crate::render::Secrets;
+
+/// Which WireGuard implementation holds the node's interfaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Kernel when the `wireguard` module is loaded, userspace (wireguard-go) otherwise.
+    Auto,
+    Userspace,
+    Kernel,
+}
+
+/// The backend for `kind`. The kernel backend is not implemented yet: this project's
+/// machines and CI have no WireGuard module to test it against.
+pub fn backend(kind: BackendKind) -> anyhow::Result<Box<dyn WgBackend>> {
+    let kernel_module = Path::new("/sys/module/wireguard").exists();
+    match kind {
+        BackendKind::Userspace => Ok(Box::new(UserspaceBackend)),
+        BackendKind::Auto if !kernel_module => Ok(Box::new(UserspaceBackend)),
+        BackendKind::Auto | BackendKind::Kernel => bail!(
+            "the kernel WireGuard backend is not implemented yet{} (pass --backend userspace \
+             to drive wireguard-go interfaces)",
+            if kernel_module {
+                " and the wireguard module is loaded"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
+/// Every public key of the plan with its node, to name the peers a diff removes.
+pub type PeerNames = BTreeMap<PublicKey, NodeName>;
+
+/// The names of every key in `plan` (each node's key on each of its interfaces).
+pub fn peer_names(plan: &Plan) -> PeerNames {
+    plan.nodes
+        .values()
+        .flat_map(|n| n.interfaces.iter().map(|i| (i.public_key, n.name.clone())))
+        .collect()
+}
+
+/// The changes one interface needs (or, after apply, needed).
+#[derive(Debug)]
+pub struct InterfaceReport {
+    pub ifname: Ifname,
+    pub changes: Vec<WgChange>,
+}
+
+/// A note for nodes that are not Linux: this machine is configured as their stand-in (the
+/// netns lab runs RouterOS hubs and macOS/iOS spokes as Linux namespaces from the same plan).
+pub fn stand_in_note(node: &NodePlan) -> Option<String> {
+    let what = match node.platform {
+        Platform::Linux => return None,
+        Platform::RouterosV7 => "a RouterOS node (configure the real one with its rendered .rsc)",
+        Platform::Macos => "a macOS node",
+        Platform::Ios => "an iOS node",
+    };
+    Some(format!(
+        "note: {} is {what}; configuring this Linux machine as its stand-in",
+        node.name
+    ))
+}
+
+/// What each interface of `node` needs to match the plan. Changes nothing.
+pub fn plan(
+    backend: &dyn WgBackend,
+    node: &NodePlan,
+    secrets: &Secrets,
+    names: &PeerNames,
+) -> anyhow::Result<Vec<InterfaceReport>> {
+    let mut out = Vec::new();
+    for iface in &node.interfaces {
+        let start = Instant::now();
+        let observed = backend
+            .read(&iface.plane)
+            .with_context(|| format!("reading {}", iface.plane))?;
+        let read_ms = start.elapsed().as_secs_f64() * 1e3;
+        let key = secrets.private_keys.get(&iface.key);
+        let mut changes = diff(iface, key, &observed);
+        for c in &mut changes {
+            if let WgChange::RemovePeer { public_key, node } = c {
+                *node = names.get(public_key).cloned();
+            }
+        }
+        tracing::debug!(
+            ifname = %iface.plane,
+            read_ms,
+            diff_ms = start.elapsed().as_secs_f64() * 1e3 - read_ms,
+            changes = changes.len(),
+            "read and diffed"
+        );
+        out.push(InterfaceReport {
+            ifname: iface.plane.clone(),
+            changes,
+        });
+    }
+    Ok(out)
+}
+
+/// Makes every interface of `node` match the plan. Returns what was changed, plus changes
+/// fabric cannot make (see [`WgChange::is_applicable`]). No read-back: the backend reports
+/// refusals (wireguard-go's errno, `ip` failures) and `fabric plan` is the check; a
+/// read-back costs a second full read (~8 ms for 1,000 peers) on every apply.
+pub fn apply(
+    backend: &mut dyn WgBackend,
+    node: &NodePlan,
+    secrets: &Secrets,
+    names: &PeerNames,
+) -> anyhow::Result<Vec<InterfaceReport>> {
+    let reports = plan(backend, node, secrets, names)?;
+    for r in &reports {
+        let todo: Vec<WgChange> = r
+            .changes
+            .iter()
+            .filter(|c| c.is_applicable())
+            .cloned()
+            .collect();
+        if todo.is_empty() {
+            continue;
+        }
+        let start = Instant::now();
+        backend
+            .apply(&r.ifname, &todo)
+            .with_context(|| format!("applying {} change(s) to {}", todo.len(), r.ifname))?;
+        tracing::debug!(
+            ifname = %r.ifname,
+            apply_ms = start.elapsed().as_secs_f64() * 1e3,
+            "applied"
+        );
+    }
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::FakeBackend;
+    use crate::apply::diff::tests::{peer, plan as iface_plan};
+    use crate::model::PrivateKey;
+
+    fn node() -> (NodePlan, Secrets) {
+        let key = PrivateKey::generate();
+        let iface = iface_plan(
+            &key,
+            vec![peer("chr01", Some("203.0.113.10:51820"), &["10.0.12.0/24"])],
+        );
+        let mut secrets = Secrets::default();
+        secrets.private_keys.insert(iface.key.clone(), key);
+        let node = NodePlan {
+            name: "z640".parse().unwrap(),
+            platform: Platform::Linux,
+            description: None,
+            interfaces: vec![iface],
+            sstp_server: None,
+            rest: None,
+        };
+        (node, secrets)
+    }
+
+    #[test]
+    fn apply_converges_and_second_apply_reports_no_change() {
+        let (node, secrets) = node();
+        let mut b = FakeBackend::default();
+        assert!(
+            plan(&b, &node, &secrets, &PeerNames::new()).unwrap()[0]
+                .changes
+                .len()
+                > 1
+        );
+        let first = apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap();
+        assert_eq!(first[0].changes[0], WgChange::CreateInterface);
+        let second = apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap();
+        assert!(second[0].changes.is_empty());
+        assert!(
+            plan(&b, &node, &secrets, &PeerNames::new()).unwrap()[0]
+                .changes
+                .is_empty()
+        );
+    }
+
+    /// A fake that fails part-way through its first apply, like a daemon that dies mid-way.
+    struct FailsOnce {
+        inner: FakeBackend,
+        failed: bool,
+    }
+
+    impl WgBackend for FailsOnce {
+        fn read(&self, ifname: &Ifname) -> anyhow::Result<super::super::InterfaceObserved> {
+            self.inner.read(ifname)
+        }
+
+        fn apply(&mut self, ifname: &Ifname, changes: &[WgChange]) -> anyhow::Result<()> {
+            if self.failed {
+                return self.inner.apply(ifname, changes);
+            }
+            self.failed = true;
+            self.inner.apply(ifname, &changes[..changes.len() / 2])?;
+            bail!("wireguard-go refused the change (errno 22)")
+        }
+    }
+
+    #[test]
+    fn failure_half_way_is_reported_and_next_apply_converges() {
+        let (node, secrets) = node();
+        let mut b = FailsOnce {
+            inner: FakeBackend::default(),
+            failed: false,
+        };
+        let e = format!(
+            "{:#}",
+            apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap_err()
+        );
+        assert!(e.contains("applying") && e.contains("errno 22"), "{e}");
+        let left = plan(&b, &node, &secrets, &PeerNames::new()).unwrap()[0]
+            .changes
+            .len();
+        assert!(left > 0, "half of it is still to do");
+        let second = apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap();
+        assert_eq!(second[0].changes.len(), left);
+        assert!(
+            plan(&b, &node, &secrets, &PeerNames::new()).unwrap()[0]
+                .changes
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn removed_peers_are_named_when_the_plan_knows_their_key() {
+        let (node, secrets) = node();
+        let mut b = FakeBackend::default();
+        apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap();
+        let old_hub = PrivateKey::generate().public_key();
+        b.interfaces
+            .get_mut(&node.interfaces[0].plane)
+            .unwrap()
+            .peers
+            .push(crate::apply::backend::observed_peer(&peer(
+                "chr02",
+                None,
+                &[],
+            )));
+        let key = b.interfaces[&node.interfaces[0].plane].peers[1].public_key;
+        let names = PeerNames::from([
+            (key, "chr02".parse().unwrap()),
+            (old_hub, "x".parse().unwrap()),
+        ]);
+        let r = plan(&b, &node, &secrets, &names).unwrap();
+        assert_eq!(r[0].changes[0].to_string(), format!("- peer chr02 ({key})"));
+    }
+
+    #[test]
+    fn non_linux_nodes_are_configured_as_stand_ins_with_a_note() {
+        let (mut node, secrets) = node();
+        assert_eq!(stand_in_note(&node), None);
+        node.platform = Platform::RouterosV7;
+        let note = stand_in_note(&node).unwrap();
+        assert!(note.contains("z640 is a RouterOS node"), "{note}");
+        let mut b = FakeBackend::default();
+        apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap();
+        assert!(
+            plan(&b, &node, &secrets, &PeerNames::new()).unwrap()[0]
+                .changes
+                .is_empty()
+        );
+    }
+}

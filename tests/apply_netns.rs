@@ -1,0 +1,219 @@
+//! End to end, as root: `fabric plan` / `fabric apply --node z640` against a live wireguard-go
+//! interface in a fresh network namespace (private /var/run/wireguard). Apply converges, a
+//! second apply changes nothing, drift made by hand with `wg set` is shown exactly by
+//! `fabric plan` (exit 1) and repaired by `fabric apply`; a missing interface is created.
+//!
+//! Traffic: the namespaces have no link but `lo` and `wg0` and no default route, so the
+//! configured hub endpoint (TEST-NET 203.0.113.10) is unreachable; nothing leaves them.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use support::fabric::{fabric_ok, topology_path};
+use support::netns::{Netns, require_root};
+
+struct Lab {
+    ns: Netns,
+    topology: PathBuf,
+    secrets: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        require_root();
+        let dir = tempfile::Builder::new()
+            .prefix("fabric-apply-")
+            .tempdir()
+            .expect("temporary directory");
+        let secrets = dir.path().join("secrets");
+        let topology = topology_path();
+        fabric_ok(&[
+            "keys".as_ref(),
+            "-t".as_ref(),
+            topology.as_os_str(),
+            "--secrets".as_ref(),
+            secrets.as_os_str(),
+        ]);
+        Lab {
+            ns: Netns::new(),
+            topology,
+            secrets,
+            _dir: dir,
+        }
+    }
+
+    /// `fabric VERB --node z640 …` inside the namespace, with its wireguard run directory.
+    fn fabric(&self, verb: &str) -> Output {
+        let bin = Path::new(env!("CARGO_BIN_EXE_fabric"));
+        self.ns.exec_in_wg_rundir(&[
+            bin.as_os_str(),
+            verb.as_ref(),
+            "--node".as_ref(),
+            "z640".as_ref(),
+            "-t".as_ref(),
+            self.topology.as_os_str(),
+            "--secrets".as_ref(),
+            self.secrets.as_os_str(),
+        ])
+    }
+
+    /// Runs `fabric VERB`, asserts its exit code, returns stdout.
+    fn expect(&self, verb: &str, code: i32) -> String {
+        let out = self.fabric(verb);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "fabric {verb} --node z640 exit code\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// The change lines of `fabric plan` / `fabric apply` output (indented ones).
+    fn change_lines(stdout: &str) -> Vec<String> {
+        stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("  "))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[test]
+fn apply_converges_is_idempotent_and_repairs_hand_made_drift() {
+    let lab = Lab::new();
+    lab.ns.wireguard_go("wg0");
+
+    let before = lab.expect("plan", 1);
+    assert!(
+        before.contains("+ peer chr01"),
+        "plan names the hub peer to add:\n{before}"
+    );
+    let applied = lab.expect("apply", 0);
+    assert!(applied.contains("z640 wg0: applied"), "{applied}");
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+    assert_eq!(
+        lab.expect("apply", 0),
+        "z640 wg0: no change\n",
+        "second apply"
+    );
+
+    let hub = lab.ns.wg_ok(&["show", "wg0", "peers"]).trim().to_string();
+    assert_eq!(hub.lines().count(), 1, "z640 has one peer, its hub: {hub}");
+    let hub_conf = lab.ns.wg_ok(&["show", "wg0", "endpoints"]);
+    assert!(hub_conf.contains("203.0.113.10:51820"), "{hub_conf}");
+
+    // Drift by hand: the hub's endpoint.
+    lab.ns
+        .wg_ok(&["set", "wg0", "peer", &hub, "endpoint", "192.0.2.99:1234"]);
+    let drift = lab.expect("plan", 1);
+    assert_eq!(
+        Lab::change_lines(&drift),
+        vec![format!(
+            "~ peer chr01 ({hub}) endpoint 192.0.2.99:1234 -> 203.0.113.10:51820"
+        )],
+        "plan names exactly the hand-made change:\n{drift}"
+    );
+    let repaired = lab.expect("apply", 0);
+    assert_eq!(Lab::change_lines(&repaired), Lab::change_lines(&drift));
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+    let endpoints = lab.ns.wg_ok(&["show", "wg0", "endpoints"]);
+    assert!(endpoints.contains("203.0.113.10:51820"), "{endpoints}");
+
+    // Drift by hand: a stranger peer and a narrowed AllowedIPs on the hub.
+    let stranger = support::netns::wg_keypair().1;
+    lab.ns.wg_ok(&[
+        "set",
+        "wg0",
+        "peer",
+        &stranger,
+        "allowed-ips",
+        "10.99.0.1/32",
+    ]);
+    lab.ns
+        .wg_ok(&["set", "wg0", "peer", &hub, "allowed-ips", "10.0.12.1/32"]);
+    let drift = Lab::change_lines(&lab.expect("plan", 1));
+    assert_eq!(drift.len(), 2, "{drift:#?}");
+    assert!(
+        drift[0].starts_with(&format!("~ peer chr01 ({hub}) allowed 10.0.12.1/32 -> ")),
+        "{drift:#?}"
+    );
+    assert_eq!(drift[1], format!("- peer ({stranger})"));
+    lab.expect("apply", 0);
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+
+    // Routes for the hub's AllowedIPs beyond 10.0.12.0/24 (client sites behind chr01), and a
+    // hand-deleted one is put back.
+    let routes = lab
+        .ns
+        .run_ok(&["ip", "-4", "route", "show", "dev", "wg0", "proto", "102"]);
+    assert!(routes.contains("10.0.13.0/24"), "{routes}");
+    lab.ns
+        .run_ok(&["ip", "route", "del", "10.0.13.0/24", "dev", "wg0"]);
+    let drift = Lab::change_lines(&lab.expect("plan", 1));
+    assert_eq!(drift, vec!["+ route 10.0.13.0/24".to_string()]);
+    lab.expect("apply", 0);
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+}
+
+#[test]
+fn apply_creates_a_missing_interface_with_wireguard_go() {
+    let lab = Lab::new();
+    assert!(!lab.ns.has_link("wg0"));
+    let out = lab.expect("apply", 0);
+    assert!(
+        Lab::change_lines(&out).first().map(String::as_str) == Some("+ interface"),
+        "{out}"
+    );
+    assert!(lab.ns.has_link("wg0"), "apply created wg0");
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+    let addr = lab
+        .ns
+        .run_ok(&["ip", "-4", "-o", "addr", "show", "dev", "wg0"]);
+    assert!(addr.contains("10.0.12.30/24"), "{addr}");
+}
+
+#[test]
+fn a_dead_wireguard_go_is_replaced_by_the_next_apply() {
+    let lab = Lab::new();
+    let wg = lab.ns.wireguard_go("wg0");
+    lab.expect("apply", 0);
+    lab.ns.stop(wg.pid);
+    let gone = support::netns::poll_until(
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_millis(20),
+        || !lab.ns.has_link("wg0"),
+    );
+    assert!(gone, "wg0 vanished with its wireguard-go");
+    let drift = Lab::change_lines(&lab.expect("plan", 1));
+    assert_eq!(drift[0], "+ interface", "{drift:#?}");
+    lab.expect("apply", 0);
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+}
+
+#[test]
+fn a_uapi_socket_that_never_answers_fails_within_the_deadline() {
+    let lab = Lab::new();
+    // A TUN link named wg0 and a socket that accepts but never answers: a hung daemon.
+    lab.ns
+        .run_ok(&["ip", "tuntap", "add", "dev", "wg0", "mode", "tun"]);
+    let sock = lab.ns.wg_run_dir().join("wg0.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind a silent socket");
+    let hold = std::thread::spawn(move || {
+        let conn = listener.accept();
+        std::thread::sleep(std::time::Duration::from_secs(15));
+        drop(conn);
+    });
+    let start = std::time::Instant::now();
+    let out = lab.fabric("plan");
+    let took = start.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("did not answer within"), "{err}");
+    assert!(took < std::time::Duration::from_secs(14), "took {took:?}");
+    drop(hold); // detached; it ends on its own
+}
