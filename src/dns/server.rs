@@ -139,7 +139,9 @@ impl Shared {
                 );
                 Step::Reply
             }
-            Lookup::OutOfZone if self.has_upstreams => Step::General,
+            // Forward only what asks for recursion (RD); the rest is REFUSED right here, as
+            // hickory would, without its per-request log line.
+            Lookup::OutOfZone if self.has_upstreams && packet[2] & 0x01 != 0 => Step::General,
             Lookup::OutOfZone => {
                 wire::write_error(
                     out,
