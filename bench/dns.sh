@@ -88,11 +88,13 @@ wait_ready() { # port name
 echo "== starting fabric ($SERVER_THREADS threads, $SERVER_THREADS UDP sockets) on 127.0.0.1:$FABRIC_PORT"
 RUST_LOG=warn "$SERVE" "$TMP/zone.json" "127.0.0.1:$FABRIC_PORT" \
     --threads "$SERVER_THREADS" --udp-sockets "$SERVER_THREADS" >"$TMP/fabric.log" 2>&1 &
-PIDS+=($!)
+FABRIC_PID=$!
+PIDS+=("$FABRIC_PID")
 wait_ready "$FABRIC_PORT" fabric
 echo "== starting unbound (num-threads $SERVER_THREADS, so-reuseport) on 127.0.0.1:$UNBOUND_PORT"
 unbound -d -c "$TMP/unbound.conf" >"$TMP/unbound.log" 2>&1 &
-PIDS+=($!)
+UNBOUND_PID=$!
+PIDS+=("$UNBOUND_PID")
 wait_ready "$UNBOUND_PORT" unbound
 
 # Both servers must give the same answers before their speed is compared.
@@ -106,14 +108,23 @@ for q in "host0001.$ZONE A" "host0002.$ZONE AAAA" "missing0000.$ZONE A"; do
     fi
 done
 
+# CPU time (user + system, clock ticks) used so far by a process.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # Throughput: saturating dnsperf run, no per-query output (printing would slow dnsperf down).
-throughput() { # port label -> "qps lost avg max"
+# Also reports the server's CPU time per answered query, which is less sensitive than qps to
+# other load on the machine.
+throughput() { # port label pid -> "qps lost avg max cpu_us_per_query"
+    local before after
+    before=$(cpu_ticks "$3")
     dnsperf -s 127.0.0.1 -p "$1" -d "$TMP/queries.txt" -l "$DURATION" -c "$CLIENTS" -T "$THREADS" \
         -q "$OUTSTANDING" >"$TMP/$2.tput" 2>&1 || true
-    awk '/Queries per second/ { qps = $4 }
+    after=$(cpu_ticks "$3")
+    awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+         /Queries completed/ { done = $3 }
+         /Queries per second/ { qps = $4 }
          /Queries lost/ { lost = $3 }
          /Average Latency/ { avg = $4; max = $8; gsub(/[(),]/, "", max) }
-         END { if (qps == "") exit 1; print qps, lost, avg, max }' "$TMP/$2.tput"
+         END { if (qps == "" || done == 0) exit 1; print qps, lost, avg, max, ticks / hz * 1e6 / done }' "$TMP/$2.tput"
 }
 # Latency: dnsperf -v at a fixed rate prints every answer's latency; p99 is taken from those.
 latency() { # port label -> "p99 lost"
@@ -128,15 +139,17 @@ ms() { awk -v s="$1" 'BEGIN { printf "%.3f", s * 1000 }'; }
 
 echo "== load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores are shared by dnsperf and the server)"
 echo "== throughput: $ROUNDS round(s) of $DURATION s per server, alternating; dnsperf -c $CLIENTS -T $THREADS -q $OUTSTANDING"
-printf '%-6s %-8s %12s %10s %10s %8s\n' round server qps "avg ms" "max ms" lost
-F_ALL=(); U_ALL=(); F_LOST=0; U_LOST=0
+printf '%-6s %-8s %10s %8s %8s %6s %14s\n' round server qps "avg ms" "max ms" lost "CPU us/query"
+F_ALL=(); U_ALL=(); F_CPU=(); U_CPU=(); F_LOST=0; U_LOST=0
 for round in $(seq 1 "$ROUNDS"); do
     for server in fabric unbound; do
-        port=$FABRIC_PORT; [ "$server" = unbound ] && port=$UNBOUND_PORT
-        read -r qps lost avg max < <(throughput "$port" "$server") || { echo "dnsperf failed: $(cat "$TMP/$server.tput")" >&2; exit 1; }
-        printf '%-6s %-8s %12.0f %10s %10s %8s\n' "$round" "$server" "$qps" "$(ms "$avg")" "$(ms "$max")" "$lost"
-        if [ "$server" = fabric ]; then F_ALL+=("$qps"); F_LOST=$((F_LOST + lost));
-        else U_ALL+=("$qps"); U_LOST=$((U_LOST + lost)); fi
+        port=$FABRIC_PORT; pid=$FABRIC_PID
+        [ "$server" = unbound ] && port=$UNBOUND_PORT && pid=$UNBOUND_PID
+        read -r qps lost avg max cpu < <(throughput "$port" "$server" "$pid") \
+            || { echo "dnsperf failed: $(cat "$TMP/$server.tput")" >&2; exit 1; }
+        printf '%-6s %-8s %10.0f %8s %8s %6s %14.2f\n' "$round" "$server" "$qps" "$(ms "$avg")" "$(ms "$max")" "$lost" "$cpu"
+        if [ "$server" = fabric ]; then F_ALL+=("$qps"); F_CPU+=("$cpu"); F_LOST=$((F_LOST + lost));
+        else U_ALL+=("$qps"); U_CPU+=("$cpu"); U_LOST=$((U_LOST + lost)); fi
     done
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -146,7 +159,7 @@ echo "== latency: $LAT_DURATION s per server at a fixed $LAT_QPS qps (dnsperf -v
 read -r F_P99 F_LLOST < <(latency "$FABRIC_PORT" fabric)
 read -r U_P99 U_LLOST < <(latency "$UNBOUND_PORT" unbound)
 
-printf '\n%-8s %14s %22s %14s\n' server "median qps" "p99 ms @ $LAT_QPS qps" "lost (all)"
-printf '%-8s %14.0f %22s %14s\n' fabric "$F_MED" "$(ms "$F_P99")" "$((F_LOST + F_LLOST))"
-printf '%-8s %14.0f %22s %14s\n' unbound "$U_MED" "$(ms "$U_P99")" "$((U_LOST + U_LLOST))"
+printf '\n%-8s %12s %22s %12s %20s\n' server "median qps" "p99 ms @ $LAT_QPS qps" "lost (all)" "median CPU us/query"
+printf '%-8s %12.0f %22s %12s %20.2f\n' fabric "$F_MED" "$(ms "$F_P99")" "$((F_LOST + F_LLOST))" "$(median "${F_CPU[@]}")"
+printf '%-8s %12.0f %22s %12s %20.2f\n' unbound "$U_MED" "$(ms "$U_P99")" "$((U_LOST + U_LLOST))" "$(median "${U_CPU[@]}")"
 awk -v f="$F_MED" -v u="$U_MED" 'BEGIN { printf "\nratio fabric/unbound (median qps): %.2fx\n", f / u }'

@@ -181,3 +181,63 @@ async fn reload_under_load_fails_no_query() {
         "listener closed after shutdown"
     );
 }
+
+/// A burst of queries sent without waiting (answered in batches on Linux): every one gets its
+/// own correct answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_of_queries_all_answered() {
+    let server = start(zone(1), config(&[], vec![])).await;
+    // A receive buffer large enough for every response (the default one overflows).
+    let raw = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    raw.set_recv_buffer_size(2 << 20).unwrap();
+    raw.set_nonblocking(true).unwrap();
+    raw.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    let socket = UdpSocket::from_std(raw.into()).unwrap();
+    const N: u16 = 500;
+    for id in 0..N {
+        let name = if id.is_multiple_of(2) {
+            format!("www.{ORIGIN}")
+        } else {
+            format!("n{id}.{ORIGIN}")
+        };
+        let mut q = query(&name, RecordType::A, Some(1232));
+        q.metadata.id = id;
+        socket
+            .send_to(&q.to_vec().unwrap(), server.addr)
+            .await
+            .unwrap();
+    }
+    let mut seen = vec![false; usize::from(N)];
+    let mut buf = vec![0; 4096];
+    for _ in 0..N {
+        let (len, _) = tokio::time::timeout(WAIT, socket.recv_from(&mut buf))
+            .await
+            .expect("a response is missing")
+            .unwrap();
+        let msg = Message::from_vec(&buf[..len]).unwrap();
+        let id = msg.metadata.id;
+        assert!(
+            !std::mem::replace(&mut seen[usize::from(id)], true),
+            "duplicate {id}"
+        );
+        let expected = if id.is_multiple_of(2) {
+            ResponseCode::NoError
+        } else {
+            ResponseCode::NXDomain
+        };
+        assert_eq!(msg.metadata.response_code, expected, "{id}");
+        let name = msg.queries[0].name().to_ascii();
+        assert_eq!(
+            name.starts_with("www."),
+            id.is_multiple_of(2),
+            "{id} answered for {name}"
+        );
+    }
+    server.stop().await;
+}

@@ -34,6 +34,8 @@ mod answers;
 mod encode;
 mod general;
 mod handle;
+#[cfg(target_os = "linux")]
+mod mmsg;
 mod name;
 mod server;
 mod tcp;
