@@ -6,7 +6,8 @@
 
 use std::{io, net::SocketAddr, sync::Arc};
 
-use tokio::{net::UdpSocket, task::JoinSet};
+use tokio::{net::UdpSocket, runtime::Handle, task::JoinSet};
+use tokio_util::sync::CancellationToken;
 use tracing::debug;
 #[cfg(target_os = "linux")]
 use {super::mmsg::Batch, std::os::fd::AsRawFd, tokio::io::Interest};
@@ -20,10 +21,46 @@ use super::{
 #[cfg(not(target_os = "linux"))]
 const RECV_BUF: usize = 65_535;
 
+/// Runs [`run`] for `socket` on a dedicated thread with its own single-threaded runtime (its own
+/// epoll instance), like one unbound thread per socket, so sockets never wait for each other or
+/// for a shared I/O driver. General-path queries still run on the caller's runtime. The returned
+/// future resolves when the thread has finished; it finishes promptly once `stop` is cancelled.
+pub(crate) fn spawn_thread(
+    socket: UdpSocket,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) -> io::Result<impl Future<Output = io::Result<()>> + Send + 'static> {
+    let socket = socket.into_std()?;
+    let general = Handle::current();
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("fabric-dns-udp".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let result = runtime.and_then(|runtime| {
+                runtime.block_on(async {
+                    let socket = UdpSocket::from_std(socket)?;
+                    tokio::select! {
+                        result = run(socket, shared, general) => result,
+                        () = stop.cancelled() => Ok(()),
+                    }
+                })
+            });
+            let _ = done.send(result);
+        })?;
+    Ok(async move {
+        finished
+            .await
+            .unwrap_or_else(|_| Err(io::Error::other("DNS UDP thread panicked")))
+    })
+}
+
 /// Serves one UDP socket until aborted, in batches. Returns only on an unrecoverable socket
 /// error.
 #[cfg(target_os = "linux")]
-pub(crate) async fn run(socket: UdpSocket, shared: Arc<Shared>) -> io::Result<()> {
+pub(crate) async fn run(socket: UdpSocket, shared: Arc<Shared>, general: Handle) -> io::Result<()> {
     let socket = Arc::new(socket);
     let local = socket.local_addr()?.ip();
     let fd = socket.as_raw_fd();
@@ -49,19 +86,15 @@ pub(crate) async fn run(socket: UdpSocket, shared: Arc<Shared>) -> io::Result<()
         replies.clear();
         for index in 0..count {
             let (packet, src, cut) = batch.datagram(index);
-            let Some(src) = src.filter(|src| sane_source(*src)) else {
+            // Queries longer than the 4 KiB buffer are dropped (no real query is that long).
+            let Some(src) = src.filter(|src| sane_source(*src) && !cut) else {
                 continue;
-            };
-            // A query longer than the buffer: what was read is not the query.
-            let packet = if cut {
-                &packet[..packet.len().min(11)]
-            } else {
-                packet
             };
             let start = arena.len();
             if answer(
                 &socket,
                 &shared,
+                &general,
                 &mut in_flight,
                 packet,
                 src,
@@ -94,10 +127,12 @@ pub(crate) async fn run(socket: UdpSocket, shared: Arc<Shared>) -> io::Result<()
 }
 
 /// Runs the fast path for one datagram; returns whether `out` got a response to send now.
-/// General-path queries are spawned (they send their own response later).
+/// General-path queries are spawned on `general` (they send their own response later).
+#[allow(clippy::too_many_arguments)]
 fn answer(
     socket: &Arc<UdpSocket>,
     shared: &Arc<Shared>,
+    general: &Handle,
     in_flight: &mut JoinSet<()>,
     packet: &[u8],
     src: SocketAddr,
@@ -110,12 +145,13 @@ fn answer(
         Step::General => match shared.general_slots.clone().try_acquire_owned() {
             Ok(permit) => {
                 let (socket, shared, packet) = (socket.clone(), shared.clone(), packet.to_vec());
-                in_flight.spawn(async move {
+                let task = async move {
                     if let Some(response) = shared.general(&packet, src, false).await {
                         send(&socket, &response, src).await;
                     }
                     drop(permit);
-                });
+                };
+                in_flight.spawn_on(task, general);
                 false
             }
             Err(_) => {
@@ -130,7 +166,7 @@ fn answer(
 /// Serves one UDP socket until aborted, one datagram per system call. Returns only on an
 /// unrecoverable socket error.
 #[cfg(not(target_os = "linux"))]
-pub(crate) async fn run(socket: UdpSocket, shared: Arc<Shared>) -> io::Result<()> {
+pub(crate) async fn run(socket: UdpSocket, shared: Arc<Shared>, general: Handle) -> io::Result<()> {
     let socket = Arc::new(socket);
     let local = socket.local_addr()?.ip();
     let mut buf = vec![0u8; RECV_BUF];
@@ -152,26 +188,17 @@ pub(crate) async fn run(socket: UdpSocket, shared: Arc<Shared>) -> io::Result<()
         }
         let packet = &buf[..len];
         out.clear();
-        match shared.fast(packet, src, local, false, &mut out) {
-            Step::Reply => send(&socket, &out, src).await,
-            Step::Nothing => {}
-            Step::General => match shared.general_slots.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    let (socket, shared, packet) =
-                        (socket.clone(), shared.clone(), packet.to_vec());
-                    in_flight.spawn(async move {
-                        if let Some(response) = shared.general(&packet, src, false).await {
-                            send(&socket, &response, src).await;
-                        }
-                        drop(permit);
-                    });
-                }
-                Err(_) => {
-                    debug!(%src, "general path saturated; answering SERVFAIL");
-                    wire::write_error(&mut out, packet, SERVFAIL.into(), None, false);
-                    send(&socket, &out, src).await;
-                }
-            },
+        if answer(
+            &socket,
+            &shared,
+            &general,
+            &mut in_flight,
+            packet,
+            src,
+            local,
+            &mut out,
+        ) {
+            send(&socket, &out, src).await;
         }
         while in_flight.try_join_next().is_some() {}
     }
