@@ -5,7 +5,7 @@
 # latency at a fixed rate (dnsperf -v, one line per answer), lost queries and the ratio
 # fabric/unbound.
 #
-#   bench/dns.sh                      # 3 rounds x 10 s per server, then 5 s latency runs
+#   bench/dns.sh                      # 3 rounds x (10 s throughput + 5 s latency) per server
 #   ROUNDS=5 DURATION=20 CLIENTS=8 bench/dns.sh
 #
 # Needs: cargo, dnsperf, unbound, dig. Only loopback traffic. Everything it starts is killed
@@ -14,7 +14,7 @@ set -euo pipefail
 
 DURATION=${DURATION:-10}        # seconds of each throughput run
 ROUNDS=${ROUNDS:-3}             # throughput rounds per server (alternating; the median is used)
-LAT_DURATION=${LAT_DURATION:-5} # seconds of the latency run per server
+LAT_DURATION=${LAT_DURATION:-5} # seconds of each latency run (also ROUNDS, alternating)
 LAT_QPS=${LAT_QPS:-20000}       # fixed query rate of the latency run
 CLIENTS=${CLIENTS:-4}           # dnsperf -c (client sockets)
 THREADS=${THREADS:-2}           # dnsperf -T
@@ -155,11 +155,20 @@ done
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 F_MED=$(median "${F_ALL[@]}"); U_MED=$(median "${U_ALL[@]}")
 
-echo "== latency: $LAT_DURATION s per server at a fixed $LAT_QPS qps (dnsperf -v)"
-read -r F_P99 F_LLOST < <(latency "$FABRIC_PORT" fabric)
-read -r U_P99 U_LLOST < <(latency "$UNBOUND_PORT" unbound)
+echo "== latency: $ROUNDS round(s) of $LAT_DURATION s per server at a fixed $LAT_QPS qps (dnsperf -v), alternating"
+printf '%-6s %-8s %8s %6s\n' round server "p99 ms" lost
+F_P99S=(); U_P99S=(); F_LLOST=0; U_LLOST=0
+for round in $(seq 1 "$ROUNDS"); do
+    read -r p99 lost < <(latency "$FABRIC_PORT" fabric) || { echo "dnsperf -v failed" >&2; exit 1; }
+    printf '%-6s %-8s %8s %6s\n' "$round" fabric "$(ms "$p99")" "$lost"
+    F_P99S+=("$p99"); F_LLOST=$((F_LLOST + lost))
+    read -r p99 lost < <(latency "$UNBOUND_PORT" unbound) || { echo "dnsperf -v failed" >&2; exit 1; }
+    printf '%-6s %-8s %8s %6s\n' "$round" unbound "$(ms "$p99")" "$lost"
+    U_P99S+=("$p99"); U_LLOST=$((U_LLOST + lost))
+done
+F_P99=$(median "${F_P99S[@]}"); U_P99=$(median "${U_P99S[@]}")
 
-printf '\n%-8s %12s %22s %12s %20s\n' server "median qps" "p99 ms @ $LAT_QPS qps" "lost (all)" "median CPU us/query"
-printf '%-8s %12.0f %22s %12s %20.2f\n' fabric "$F_MED" "$(ms "$F_P99")" "$((F_LOST + F_LLOST))" "$(median "${F_CPU[@]}")"
-printf '%-8s %12.0f %22s %12s %20.2f\n' unbound "$U_MED" "$(ms "$U_P99")" "$((U_LOST + U_LLOST))" "$(median "${U_CPU[@]}")"
+printf '\n%-8s %12s %26s %12s %20s\n' server "median qps" "median p99 ms @ $LAT_QPS qps" "lost (all)" "median CPU us/query"
+printf '%-8s %12.0f %26s %12s %20.2f\n' fabric "$F_MED" "$(ms "$F_P99")" "$((F_LOST + F_LLOST))" "$(median "${F_CPU[@]}")"
+printf '%-8s %12.0f %26s %12s %20.2f\n' unbound "$U_MED" "$(ms "$U_P99")" "$((U_LOST + U_LLOST))" "$(median "${U_CPU[@]}")"
 awk -v f="$F_MED" -v u="$U_MED" 'BEGIN { printf "\nratio fabric/unbound (median qps): %.2fx\n", f / u }'

@@ -241,3 +241,39 @@ async fn burst_of_queries_all_answered() {
     }
     server.stop().await;
 }
+
+/// Shutdown does not wait for queries in flight: with forwarded queries stuck on a silent
+/// upstream (30 s timeout) over UDP and TCP, `serve` still returns within 2 s (`stop`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_is_prompt_with_queries_in_flight() {
+    let (silent, stub, received) = counting_upstream_stub(None).await;
+    let mut cfg = config(&[], vec![silent]);
+    cfg.upstream_timeout = Duration::from_secs(30);
+    let server = start(zone(1), cfg).await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let q = query("stuck.example.org.", RecordType::A, None)
+        .to_vec()
+        .unwrap();
+    socket.send_to(&q, server.addr).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let t = query("stuck-tcp.example.org.", RecordType::A, None)
+        .to_vec()
+        .unwrap();
+    let mut framed = (t.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&t);
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, &framed)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.load(Ordering::Relaxed) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the upstream never saw both queries"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    server.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    stub.abort();
+}

@@ -1,8 +1,9 @@
-//! Owns the UDP receive loop: one task per socket (several SO_REUSEPORT sockets share a port and
-//! the kernel spreads queries over them). On Linux the task reads and answers queued queries in
-//! batches (`mmsg`: one `recvmmsg` + one `sendmmsg` per batch); elsewhere one datagram at a
-//! time. Fast-path answers are assembled into a reused buffer and sent inline; queries for the
-//! general path are spawned, bounded by a semaphore.
+//! Owns the UDP receive loop: one task per socket, each on its own thread with a single-threaded
+//! Tokio runtime (several SO_REUSEPORT sockets share a port and the kernel spreads queries over
+//! them, like unbound's threads). On Linux the task reads and answers queued queries in batches
+//! (`mmsg`: one `recvmmsg` + one `sendmmsg` per batch); elsewhere one datagram at a time.
+//! Fast-path answers are assembled into a reused buffer and sent inline; queries for the general
+//! path are spawned on the caller's runtime, bounded by a semaphore.
 
 use std::{io, net::SocketAddr, sync::Arc};
 
