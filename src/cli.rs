@@ -95,6 +95,35 @@ pub enum Command {
         #[command(flatten)]
         live: LiveArgs,
     },
+    /// Run on a Linux spoke: long-poll the controller for the current layout (HTTPS, pinned
+    /// certificate, per-node token), apply every newer one and force a fresh handshake with
+    /// the new hub. Keeps the last good configuration while the controller is unreachable.
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub topology: TopologyArg,
+    #[command(flatten)]
+    pub secrets: SecretsArg,
+    /// This node.
+    #[arg(long)]
+    pub node: NodeName,
+    /// The controller's agent API, e.g. https://198.51.100.20:8444
+    #[arg(long)]
+    pub controller: String,
+    /// The controller certificate to pin [default: SECRETS/controller/tls.crt].
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// The node's bearer token [default: SECRETS/agents/NODE.token].
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Where the last applied epoch is kept.
+    #[arg(long, default_value = "/var/lib/fabric-agent")]
+    pub state_dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
 }
 
 #[derive(Debug, Subcommand)]

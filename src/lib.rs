@@ -3,7 +3,9 @@
 //! Data flows one way: topology.yaml → [`yaml`] → [`raw`] → [`validate`] → [`model::Topology`]
 //! → [`plan`] → [`render`] (files) / apply / [`dns`]. Everything up to the renderers is pure.
 
+pub mod agent;
 pub mod apply;
+pub mod control;
 pub mod diag;
 pub mod dns;
 pub mod lab;
@@ -11,6 +13,8 @@ pub mod model;
 pub mod plan;
 pub mod raw;
 pub mod render;
+pub mod routeros_rest;
 pub mod shell;
+pub mod tls;
 pub mod validate;
 pub mod yaml;

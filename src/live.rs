@@ -5,7 +5,7 @@
 use fabric::shell::{self, secrets::SecretsDir};
 
 use crate::Findings;
-use crate::cli::{BackendArg, LiveArgs};
+use crate::cli::{AgentArgs, BackendArg, LiveArgs};
 
 /// What `plan` and `apply` work on: the node's plan, the secrets, the backend to reach it.
 struct Live {
@@ -40,16 +40,11 @@ fn live_setup(live: &LiveArgs) -> anyhow::Result<Result<Live, Findings>> {
     if let Some(note) = fabric::apply::node::stand_in_note(&node) {
         eprintln!("{note}");
     }
-    let kind = match live.backend {
-        BackendArg::Auto => fabric::apply::node::BackendKind::Auto,
-        BackendArg::Userspace => fabric::apply::node::BackendKind::Userspace,
-        BackendArg::Kernel => fabric::apply::node::BackendKind::Kernel,
-    };
     Ok(Ok(Live {
         node,
         names,
         secrets: secret_values,
-        backend: fabric::apply::node::backend(kind)?,
+        backend: fabric::apply::node::backend(backend_kind(live.backend))?,
     }))
 }
 
@@ -121,4 +116,74 @@ pub fn apply(live: LiveArgs) -> anyhow::Result<Result<(), Findings>> {
         return Ok(Err(Findings(refused.join("\n"))));
     }
     Ok(Ok(()))
+}
+
+fn backend_kind(b: BackendArg) -> fabric::apply::node::BackendKind {
+    match b {
+        BackendArg::Auto => fabric::apply::node::BackendKind::Auto,
+        BackendArg::Userspace => fabric::apply::node::BackendKind::Userspace,
+        BackendArg::Kernel => fabric::apply::node::BackendKind::Kernel,
+    }
+}
+
+/// `fabric agent`: runs until SIGINT/SIGTERM.
+pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let secrets = args
+        .secrets
+        .secrets
+        .clone()
+        .unwrap_or_else(|| shell::topology::default_secrets_dir(&args.topology.topology));
+    let dir = SecretsDir::new(&secrets);
+    let ca = args
+        .ca
+        .clone()
+        .unwrap_or_else(|| dir.controller_cert_path());
+    let token_file = args
+        .token_file
+        .clone()
+        .unwrap_or_else(|| dir.agent_token_path(args.node.as_str()));
+    let pinned = std::fs::read(&ca).with_context(|| format!("reading {}", ca.display()))?;
+    let token = shell::secrets::read_secret(&token_file)?
+        .with_context(|| format!("{} is missing (run `fabric keys`)", token_file.display()))?;
+    let client = fabric::agent::ControllerClient::new(
+        &args.controller,
+        &pinned,
+        fabric::model::Secret::new(token),
+    )?;
+    let applier = fabric::agent::NodeApplier {
+        node: args.node.clone(),
+        topology: args.topology.topology.clone(),
+        secrets,
+        backend: backend_kind(args.backend),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+            stop.cancel();
+        });
+        tracing::info!(node = %args.node, controller = %args.controller, "agent started");
+        fabric::agent::AgentLoop {
+            client,
+            state_dir: args.state_dir.clone(),
+            backoff: fabric::agent::Backoff::new(
+                std::time::Duration::from_millis(250),
+                std::time::Duration::from_secs(10),
+            ),
+        }
+        .run(applier, shutdown)
+        .await
+    })
 }

@@ -144,6 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
         },
         Command::Plan { live } => return live::plan(live),
         Command::Apply { live } => return live::apply(live),
+        Command::Agent(args) => live::agent(args)?,
     }
     Ok(Ok(()))
 }

@@ -102,7 +102,7 @@ fn keys_then_render_writes_every_artifact_and_rerender_changes_nothing() {
     let keys = fabric(&["keys", "--secrets", s]);
     assert_eq!(keys.status.code(), Some(0), "{}", text(&keys.stderr));
     assert!(
-        text(&keys.stdout).contains("11 created, 0 already present"),
+        text(&keys.stdout).contains("15 created, 0 already present"),
         "{}",
         text(&keys.stdout)
     );
@@ -110,7 +110,7 @@ fn keys_then_render_writes_every_artifact_and_rerender_changes_nothing() {
     assert_eq!(mode(&secrets.join("wg/z640.wg0.key")), 0o600);
     assert_eq!(mode(&secrets.join("sstp/client-b.password")), 0o600);
     let again = fabric(&["keys", "--secrets", s]);
-    assert!(text(&again.stdout).contains("0 created, 11 already present"));
+    assert!(text(&again.stdout).contains("0 created, 15 already present"));
 
     for layout in common::LAYOUTS {
         let first = fabric(&["render", "--secrets", s, "--layout", layout, "--out", o]);

@@ -1,16 +1,24 @@
 //! The secrets directory (default `./secrets`, git-ignored, 0700; files 0600):
 //! `wg/<node>.<plane>.key` holds a base64 WireGuard private key, `sstp/<client>.password` an
-//! SSTP password. `fabric keys` creates what is missing; nothing here ever logs a secret.
+//! SSTP password, `controller/tls.crt` + `controller/tls.key` the agent API's self-signed
+//! certificate (SAN: every controller host's endpoint IP, `fabric-controller` and
+//! `<host>.<domain>`; the key 0600, the certificate 0644 since agents pin it) and
+//! `agents/<node>.token` one bearer token per Linux spoke (a Linux node without an endpoint;
+//! Linux nodes with an endpoint are the controller hosts). `fabric keys` creates what is
+//! missing; nothing here ever logs a secret.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
+use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
 use super::output::{WriteOutcome, write_atomic};
-use crate::model::{PrivateKey, Secret, Topology};
+use crate::model::{NodeName, Platform, PrivateKey, Secret, Topology};
 use crate::plan::{KeyId, KeyRing};
 use crate::render::Secrets;
 
@@ -40,10 +48,24 @@ impl SecretsDir {
         self.root.join("sstp").join(format!("{client}.password"))
     }
 
-    /// Creates every missing key and password the topology needs.
+    /// The agent API's certificate (public; agents pin it).
+    pub fn controller_cert_path(&self) -> PathBuf {
+        self.root.join("controller").join("tls.crt")
+    }
+
+    pub fn controller_key_path(&self) -> PathBuf {
+        self.root.join("controller").join("tls.key")
+    }
+
+    /// The bearer token of `node`'s agent.
+    pub fn agent_token_path(&self, node: &str) -> PathBuf {
+        self.root.join("agents").join(format!("{node}.token"))
+    }
+
+    /// Creates every missing key, password, certificate and token the topology needs.
     pub fn generate_missing(&self, t: &Topology) -> anyhow::Result<KeysReport> {
         let mut report = KeysReport::default();
-        for sub in ["", "wg", "sstp"] {
+        for sub in ["", "wg", "sstp", "controller", "agents"] {
             let dir = self.root.join(sub);
             fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
@@ -62,7 +84,73 @@ impl SecretsDir {
             let path = self.password_path(c.name.as_str());
             report.count(&path, write_new(&path, random_password)?);
         }
+        self.generate_controller_cert(t, &mut report)?;
+        for node in agent_nodes(t) {
+            let path = self.agent_token_path(node.as_str());
+            report.count(&path, write_new(&path, random_token)?);
+        }
         Ok(report)
+    }
+
+    /// The agent API's certificate and key; both are (re)made when either is missing.
+    fn generate_controller_cert(
+        &self,
+        t: &Topology,
+        report: &mut KeysReport,
+    ) -> anyhow::Result<()> {
+        let (crt, key) = (self.controller_cert_path(), self.controller_key_path());
+        let hosts = controller_hosts(t);
+        if hosts.is_empty() {
+            return Ok(());
+        }
+        if crt.exists() && key.exists() {
+            report.present += 2;
+            return Ok(());
+        }
+        let mut names = vec!["fabric-controller".to_string()];
+        names.extend(hosts.iter().map(|(n, _)| format!("{n}.{}", t.domain)));
+        let ips: Vec<IpAddr> = hosts.iter().map(|(_, ip)| *ip).collect();
+        let cert = crate::tls::self_signed(&names, &ips)?;
+        write_atomic(&key, cert.key_pem.expose().as_bytes(), 0o600)?;
+        write_atomic(&crt, cert.cert_pem.as_bytes(), 0o644)?;
+        report.created.push(key.display().to_string());
+        report.created.push(crt.display().to_string());
+        Ok(())
+    }
+
+    /// The agent API's TLS configuration from `controller/tls.{crt,key}`.
+    pub fn controller_tls(&self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+        let crt = self.controller_cert_path();
+        let cert = fs::read(&crt).with_context(|| format!("reading {}", crt.display()))?;
+        let key = read_secret(&self.controller_key_path())?.with_context(|| {
+            format!(
+                "{} is missing (run `fabric keys`)",
+                self.controller_key_path().display()
+            )
+        })?;
+        crate::tls::server_config(&cert, &Secret::new(key + "\n"))
+    }
+
+    /// Every agent's token → node, for the agent API. Missing tokens are named.
+    pub fn agent_tokens(&self, t: &Topology) -> anyhow::Result<HashMap<String, String>> {
+        let mut out = HashMap::new();
+        let mut missing = Vec::new();
+        for node in agent_nodes(t) {
+            let path = self.agent_token_path(node.as_str());
+            match read_secret(&path)? {
+                Some(token) => {
+                    out.insert(token, node.to_string());
+                }
+                None => missing.push(path.display().to_string()),
+            }
+        }
+        if !missing.is_empty() {
+            bail!(
+                "agent token(s) missing: {} (run `fabric keys`)",
+                missing.join(", ")
+            );
+        }
+        Ok(out)
     }
 
     /// Reads the secrets the topology needs; names every missing one.
@@ -127,8 +215,26 @@ fn write_new(
     write_atomic(path, format!("{}\n", make()?).as_bytes(), 0o600)
 }
 
+/// Linux nodes with an endpoint: where the controller (and its agent API) runs.
+pub fn controller_hosts(t: &Topology) -> Vec<(NodeName, IpAddr)> {
+    t.nodes
+        .values()
+        .filter(|n| n.platform == Platform::Linux)
+        .filter_map(|n| n.endpoint.map(|ip| (n.name.clone(), ip)))
+        .collect()
+}
+
+/// Linux nodes without an endpoint: spokes that run `fabric agent`.
+pub fn agent_nodes(t: &Topology) -> Vec<NodeName> {
+    t.nodes
+        .values()
+        .filter(|n| n.platform == Platform::Linux && n.endpoint.is_none())
+        .map(|n| n.name.clone())
+        .collect()
+}
+
 /// A secret file's text without its final line break; refuses group/world-readable files.
-fn read_secret(path: &Path) -> anyhow::Result<Option<String>> {
+pub fn read_secret(path: &Path) -> anyhow::Result<Option<String>> {
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -142,6 +248,13 @@ fn read_secret(path: &Path) -> anyhow::Result<Option<String>> {
     }
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(Some(text.strip_suffix('\n').unwrap_or(&text).to_string()))
+}
+
+/// 256 random bits as 64 lowercase hex digits.
+fn random_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// 24 characters from [A-Za-z0-9] out of the kernel's random source.

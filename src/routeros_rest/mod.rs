@@ -1,0 +1,1 @@
+//! RouterOS v7 REST (placeholder).

@@ -1,0 +1,115 @@
+//! TLS helpers shared by the agent channel and the RouterOS REST client/stand-in: rustls with
+//! the `ring` provider (no process-wide default provider is installed or needed), a
+//! self-signed certificate generator (rcgen) and a client configuration whose **only** trust
+//! anchors are the pinned certificates given to it (no platform or built-in roots).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use rustls::crypto::CryptoProvider;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::model::Secret;
+
+/// The crypto provider used everywhere in fabric (ring).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Every certificate in a PEM text.
+pub fn certs_from_pem(pem: &[u8]) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .context("parsing PEM certificates")?;
+    if certs.is_empty() {
+        bail!("no certificate in the PEM text");
+    }
+    Ok(certs)
+}
+
+/// A TLS server configuration from a PEM certificate chain and a PEM private key.
+pub fn server_config(
+    cert_pem: &[u8],
+    key_pem: &Secret,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let certs = certs_from_pem(cert_pem)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.expose().as_bytes())
+        .map_err(|_| anyhow::anyhow!("the private key is not a PEM private key"))?;
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("certificate and key do not form a usable TLS identity")?;
+    Ok(Arc::new(config))
+}
+
+/// A client configuration that trusts exactly the certificates in `pinned_pem` (a
+/// self-signed server certificate or a private CA) and nothing else.
+pub fn pinned_client_config(pinned_pem: &[u8]) -> anyhow::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs_from_pem(pinned_pem)? {
+        roots
+            .add(cert)
+            .context("the pinned certificate is not usable as a trust anchor")?;
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// A reqwest client that trusts only `pinned_pem`, with short timeouts.
+pub fn pinned_http_client(
+    pinned_pem: &[u8],
+    connect_timeout: std::time::Duration,
+    timeout: std::time::Duration,
+) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(pinned_client_config(pinned_pem)?)
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
+        .no_proxy()
+        .build()
+        .context("building the HTTPS client")
+}
+
+/// A freshly generated self-signed certificate and its key (PEM).
+pub struct SelfSigned {
+    pub cert_pem: String,
+    pub key_pem: Secret,
+}
+
+impl std::fmt::Debug for SelfSigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelfSigned")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &self.key_pem)
+            .finish()
+    }
+}
+
+/// A self-signed certificate (ECDSA P-256) whose subject alternative names are `names`
+/// (DNS names) and `ips`; the common name is the first name.
+pub fn self_signed(names: &[String], ips: &[IpAddr]) -> anyhow::Result<SelfSigned> {
+    let mut sans: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+    sans.extend(names.iter().cloned());
+    let mut params = rcgen::CertificateParams::new(sans).context("certificate names")?;
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(
+        rcgen::DnType::CommonName,
+        names.first().cloned().unwrap_or_else(|| "fabric".into()),
+    );
+    params.distinguished_name = dn;
+    // rcgen's default validity (1975 to 4096): rotation is a deliberate act (delete the
+    // files and run `fabric keys`), never an expiry surprise in the middle of a failover.
+    let key = rcgen::KeyPair::generate().context("generating a key pair")?;
+    let cert = params
+        .self_signed(&key)
+        .context("signing the certificate")?;
+    Ok(SelfSigned {
+        cert_pem: cert.pem(),
+        key_pem: Secret::new(key.serialize_pem()),
+    })
+}
