@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::http::{self, Body};
+use super::http_util::{self as http, Body};
 
 /// A decision the controller published: the layout every agent must apply, and its epoch.
 /// (Mirrors the failover daemon's type; the two will be unified.)

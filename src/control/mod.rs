@@ -4,6 +4,6 @@
 //!   current layout and its epoch.
 
 pub mod agent_api;
-mod http;
+pub mod http_util;
 
 pub use agent_api::{Published, serve, serve_with};

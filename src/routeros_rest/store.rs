@@ -1,0 +1,403 @@
+//! The stand-in's tables: records per menu with RouterOS-style `.id`s (`*1`, `*2`, … `*A`,
+//! hexadecimal as RouterOS prints them), the properties each menu accepts, and the WireGuard
+//! [`Effect`]s a change has on the stand-in hub. Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use super::{Menu, Record};
+
+/// A change the stand-in must make to the live interface for a table change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Create or update a peer (the whole record: key, allowed-address, endpoint, keepalive).
+    PeerSet {
+        interface: String,
+        record: Record,
+    },
+    PeerRemove {
+        interface: String,
+        public_key: String,
+    },
+    Link {
+        interface: String,
+        up: bool,
+    },
+}
+
+/// An API error: status and optional detail (message is the status' reason phrase).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub detail: Option<String>,
+}
+
+impl ApiError {
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError {
+            status: 400,
+            detail: Some(detail.into()),
+        }
+    }
+
+    pub fn not_found() -> Self {
+        ApiError {
+            status: 404,
+            detail: None,
+        }
+    }
+}
+
+/// Writable properties per menu (anything else in a PUT/PATCH body is refused, like
+/// RouterOS' "unknown parameter").
+fn writable(menu: Menu) -> &'static [&'static str] {
+    match menu {
+        Menu::Wireguard => &[
+            "name",
+            "listen-port",
+            "mtu",
+            "private-key",
+            "comment",
+            "disabled",
+        ],
+        Menu::WireguardPeers => &[
+            "interface",
+            "name",
+            "public-key",
+            "preshared-key",
+            "allowed-address",
+            "endpoint-address",
+            "endpoint-port",
+            "persistent-keepalive",
+            "responder",
+            "comment",
+            "disabled",
+        ],
+        Menu::IpAddress => &["address", "interface", "network", "comment", "disabled"],
+        Menu::SystemResource => &[],
+    }
+}
+
+fn required(menu: Menu) -> &'static [&'static str] {
+    match menu {
+        Menu::Wireguard => &["name"],
+        Menu::WireguardPeers => &["interface", "public-key"],
+        Menu::IpAddress => &["address", "interface"],
+        Menu::SystemResource => &[],
+    }
+}
+
+/// RouterOS accepts yes/no/true/false; the stand-in stores `true`/`false`.
+fn normalize_bool(v: &str) -> Result<String, ApiError> {
+    match v {
+        "true" | "yes" => Ok("true".into()),
+        "false" | "no" => Ok("false".into()),
+        _ => Err(ApiError::bad_request(format!(
+            "value of disabled out of range: {v}"
+        ))),
+    }
+}
+
+fn enabled(r: &Record) -> bool {
+    r.get("disabled").map_or(true, |d| d != "true")
+}
+
+/// All tables of one stand-in router.
+#[derive(Debug, Clone, Default)]
+pub struct Store {
+    tables: BTreeMap<Menu, Vec<Record>>,
+    next_id: u64,
+}
+
+impl Store {
+    /// Adds a record as it is (import of live state), assigning its `.id`.
+    pub fn insert(&mut self, menu: Menu, mut record: Record) -> Record {
+        self.next_id += 1;
+        record.insert(".id".into(), format!("*{:X}", self.next_id));
+        record
+            .entry("disabled".into())
+            .or_insert_with(|| "false".into());
+        self.tables.entry(menu).or_default().push(record.clone());
+        record
+    }
+
+    /// Records of `menu` whose properties equal every `filter` pair.
+    pub fn list(&self, menu: Menu, filter: &[(String, String)]) -> Vec<Record> {
+        self.tables
+            .get(&menu)
+            .into_iter()
+            .flatten()
+            .filter(|r| filter.iter().all(|(k, v)| r.get(k) == Some(v)))
+            .cloned()
+            .collect()
+    }
+
+    pub fn get(&self, menu: Menu, id: &str) -> Result<Record, ApiError> {
+        self.tables
+            .get(&menu)
+            .and_then(|t| {
+                t.iter()
+                    .find(|r| r.get(".id").map(String::as_str) == Some(id))
+            })
+            .cloned()
+            .ok_or_else(ApiError::not_found)
+    }
+
+    fn check(menu: Menu, body: &Record) -> Result<Record, ApiError> {
+        let mut out = Record::new();
+        for (k, v) in body {
+            if k == ".id" {
+                continue;
+            }
+            if !writable(menu).contains(&k.as_str()) {
+                return Err(ApiError::bad_request(format!("unknown parameter {k}")));
+            }
+            let v = if k == "disabled" || k == "responder" {
+                normalize_bool(v)?
+            } else {
+                v.clone()
+            };
+            out.insert(k.clone(), v);
+        }
+        Ok(out)
+    }
+
+    fn duplicate(&self, menu: Menu, r: &Record, except: Option<&str>) -> bool {
+        let key: &[&str] = match menu {
+            Menu::Wireguard => &["name"],
+            Menu::WireguardPeers => &["interface", "public-key"],
+            Menu::IpAddress => &["address", "interface"],
+            Menu::SystemResource => return false,
+        };
+        self.list(menu, &[]).iter().any(|o| {
+            o.get(".id").map(String::as_str) != except && key.iter().all(|k| o.get(*k) == r.get(*k))
+        })
+    }
+
+    /// PUT (add): the new record and its effects.
+    pub fn add(&mut self, menu: Menu, body: &Record) -> Result<(Record, Vec<Effect>), ApiError> {
+        if menu == Menu::SystemResource {
+            return Err(ApiError::bad_request("no such command"));
+        }
+        let r = Self::check(menu, body)?;
+        if let Some(missing) = required(menu).iter().find(|k| !r.contains_key(**k)) {
+            return Err(ApiError::bad_request(format!("failure: missing {missing}")));
+        }
+        if menu == Menu::WireguardPeers
+            && !self
+                .list(Menu::Wireguard, &[])
+                .iter()
+                .any(|w| w.get("name") == r.get("interface"))
+        {
+            return Err(ApiError::bad_request(format!(
+                "input does not match any value of interface: {}",
+                r["interface"]
+            )));
+        }
+        if self.duplicate(menu, &r, None) {
+            return Err(ApiError::bad_request("failure: entry already exists"));
+        }
+        let r = self.insert(menu, r);
+        Ok((r.clone(), effects(menu, None, Some(&r))))
+    }
+
+    /// PATCH (set): the updated record and its effects.
+    pub fn set(
+        &mut self,
+        menu: Menu,
+        id: &str,
+        body: &Record,
+    ) -> Result<(Record, Vec<Effect>), ApiError> {
+        if menu == Menu::SystemResource {
+            return Err(ApiError::bad_request("no such command"));
+        }
+        let changes = Self::check(menu, body)?;
+        let old = self.get(menu, id)?;
+        let mut new = old.clone();
+        new.extend(changes);
+        if self.duplicate(menu, &new, Some(id)) {
+            return Err(ApiError::bad_request("failure: entry already exists"));
+        }
+        let slot = self
+            .tables
+            .get_mut(&menu)
+            .and_then(|t| {
+                t.iter_mut()
+                    .find(|r| r.get(".id").map(String::as_str) == Some(id))
+            })
+            .expect("found above");
+        *slot = new.clone();
+        Ok((new.clone(), effects(menu, Some(&old), Some(&new))))
+    }
+
+    /// DELETE (remove): its effects.
+    pub fn remove(&mut self, menu: Menu, id: &str) -> Result<Vec<Effect>, ApiError> {
+        if menu == Menu::SystemResource {
+            return Err(ApiError::bad_request("no such command"));
+        }
+        let old = self.get(menu, id)?;
+        self.tables
+            .get_mut(&menu)
+            .expect("found above")
+            .retain(|r| r.get(".id").map(String::as_str) != Some(id));
+        Ok(effects(menu, Some(&old), None))
+    }
+}
+
+/// What a record going from `old` to `new` does to the live WireGuard interface. Addresses
+/// are kept in the table only (the stand-in does not change the hub's IP configuration).
+fn effects(menu: Menu, old: Option<&Record>, new: Option<&Record>) -> Vec<Effect> {
+    let mut out = Vec::new();
+    match menu {
+        Menu::WireguardPeers => {
+            let live = |r: Option<&Record>| r.filter(|r| enabled(r)).cloned();
+            let (old, new) = (live(old), live(new));
+            if let Some(o) = &old {
+                let same_peer = new.as_ref().is_some_and(|n| {
+                    n.get("public-key") == o.get("public-key")
+                        && n.get("interface") == o.get("interface")
+                });
+                if !same_peer {
+                    out.push(Effect::PeerRemove {
+                        interface: o.get("interface").cloned().unwrap_or_default(),
+                        public_key: o.get("public-key").cloned().unwrap_or_default(),
+                    });
+                }
+            }
+            if let Some(n) = new
+                && old.as_ref() != Some(&n)
+            {
+                out.push(Effect::PeerSet {
+                    interface: n.get("interface").cloned().unwrap_or_default(),
+                    record: n,
+                });
+            }
+        }
+        Menu::Wireguard => {
+            if let (Some(o), Some(n)) = (old, new)
+                && enabled(o) != enabled(n)
+            {
+                out.push(Effect::Link {
+                    interface: n.get("name").cloned().unwrap_or_default(),
+                    up: enabled(n),
+                });
+            }
+        }
+        Menu::IpAddress | Menu::SystemResource => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(pairs: &[(&str, &str)]) -> Record {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn store() -> Store {
+        let mut s = Store::default();
+        s.insert(
+            Menu::Wireguard,
+            rec(&[("name", "wg0"), ("listen-port", "51820")]),
+        );
+        s
+    }
+
+    #[test]
+    fn ids_are_hexadecimal_with_a_star() {
+        let mut s = Store::default();
+        let ids: Vec<String> = (0..11)
+            .map(|i| {
+                s.insert(
+                    Menu::IpAddress,
+                    rec(&[("address", &format!("10.0.0.{i}/32"))]),
+                )[".id"]
+                    .clone()
+            })
+            .collect();
+        assert_eq!(ids[0], "*1");
+        assert_eq!(ids[9], "*A");
+        assert_eq!(ids[10], "*B");
+    }
+
+    #[test]
+    fn peer_add_disable_enable_remove_have_the_matching_effects() {
+        let mut s = store();
+        let body = rec(&[
+            ("interface", "wg0"),
+            ("public-key", "K="),
+            ("allowed-address", "10.0.12.30/32"),
+        ]);
+        let (r, fx) = s.add(Menu::WireguardPeers, &body).unwrap();
+        assert!(matches!(&fx[..], [Effect::PeerSet { interface, .. }] if interface == "wg0"));
+        let id = r[".id"].clone();
+        let (_, fx) = s
+            .set(Menu::WireguardPeers, &id, &rec(&[("disabled", "yes")]))
+            .unwrap();
+        assert_eq!(
+            fx,
+            [Effect::PeerRemove {
+                interface: "wg0".into(),
+                public_key: "K=".into()
+            }]
+        );
+        let (_, fx) = s
+            .set(Menu::WireguardPeers, &id, &rec(&[("disabled", "true")]))
+            .unwrap();
+        assert!(fx.is_empty(), "already disabled: nothing to do");
+        let (_, fx) = s
+            .set(Menu::WireguardPeers, &id, &rec(&[("disabled", "false")]))
+            .unwrap();
+        assert!(matches!(&fx[..], [Effect::PeerSet { .. }]));
+        let fx = s.remove(Menu::WireguardPeers, &id).unwrap();
+        assert!(matches!(&fx[..], [Effect::PeerRemove { .. }]));
+        assert_eq!(s.get(Menu::WireguardPeers, &id), Err(ApiError::not_found()));
+    }
+
+    #[test]
+    fn refusals_follow_routeros() {
+        let mut s = store();
+        let e = s
+            .add(
+                Menu::WireguardPeers,
+                &rec(&[
+                    ("interface", "wg0"),
+                    ("public-key", "K="),
+                    ("colour", "red"),
+                ]),
+            )
+            .unwrap_err();
+        assert_eq!(e, ApiError::bad_request("unknown parameter colour"));
+        let e = s
+            .add(Menu::WireguardPeers, &rec(&[("interface", "wg0")]))
+            .unwrap_err();
+        assert_eq!(e.status, 400);
+        let e = s
+            .add(
+                Menu::WireguardPeers,
+                &rec(&[("interface", "wg9"), ("public-key", "K=")]),
+            )
+            .unwrap_err();
+        assert_eq!(e.status, 400);
+        s.add(
+            Menu::WireguardPeers,
+            &rec(&[("interface", "wg0"), ("public-key", "K=")]),
+        )
+        .unwrap();
+        let e = s
+            .add(
+                Menu::WireguardPeers,
+                &rec(&[("interface", "wg0"), ("public-key", "K=")]),
+            )
+            .unwrap_err();
+        assert_eq!(e, ApiError::bad_request("failure: entry already exists"));
+        assert_eq!(
+            s.set(Menu::IpAddress, "*99", &Record::new()).unwrap_err(),
+            ApiError::not_found()
+        );
+    }
+}
