@@ -139,6 +139,11 @@ pub enum LabAction {
     Down,
     /// Show the lab's namespaces and their WireGuard state.
     Status,
+    /// A stand-in for a CHR's RouterOS REST service (not RouterOS): serves the REST subset
+    /// fabric uses over TLS and applies WireGuard peer changes to this namespace's interfaces.
+    /// Run it inside the hub's namespace: `fabric lab exec chr01 -- fabric lab rest-standin …`.
+    #[command(hide = true)]
+    RestStandin(RestStandinArgs),
     /// Run a command inside a node's namespace, e.g. `fabric lab exec z640 -- ping 10.0.12.20`.
     Exec {
         node: String,
@@ -171,4 +176,31 @@ pub enum BackendArg {
     Auto,
     Userspace,
     Kernel,
+}
+
+#[derive(Debug, Args)]
+pub struct RestStandinArgs {
+    #[command(flatten)]
+    pub topology: TopologyArg,
+    #[command(flatten)]
+    pub secrets: SecretsArg,
+    /// The hub this stands in for (its interfaces are imported; its peers are named).
+    #[arg(long)]
+    pub node: NodeName,
+    #[arg(long, default_value = "primary")]
+    pub layout: String,
+    /// Address to serve HTTPS on, e.g. 203.0.113.10:8443.
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// TLS certificate and key (PEM); created self-signed for the listen address if missing.
+    #[arg(long)]
+    pub cert: PathBuf,
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Basic-auth user.
+    #[arg(long, default_value = "fabric")]
+    pub user: String,
+    /// File holding the Basic-auth password (0600).
+    #[arg(long)]
+    pub password_file: PathBuf,
 }

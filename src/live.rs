@@ -5,7 +5,7 @@
 use fabric::shell::{self, secrets::SecretsDir};
 
 use crate::Findings;
-use crate::cli::{AgentArgs, BackendArg, LiveArgs};
+use crate::cli::{AgentArgs, BackendArg, LiveArgs, RestStandinArgs};
 
 /// What `plan` and `apply` work on: the node's plan, the secrets, the backend to reach it.
 struct Live {
@@ -162,18 +162,7 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                return;
-            };
-            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-            stop.cancel();
-        });
+        cancel_on_signals(shutdown.clone());
         tracing::info!(node = %args.node, controller = %args.controller, "agent started");
         fabric::agent::AgentLoop {
             client,
@@ -185,5 +174,92 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
         }
         .run(applier, shutdown)
         .await
+    })
+}
+
+/// Cancels the token on SIGINT or SIGTERM.
+fn cancel_on_signals(stop: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        stop.cancel();
+    });
+}
+
+/// `fabric lab rest-standin`: the lab's stand-in for a CHR's REST service (not RouterOS).
+pub fn rest_standin(args: RestStandinArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use fabric::routeros_rest::standin;
+    let t = match shell::topology::read(&args.topology.topology)? {
+        Ok(t) => t,
+        Err(invalid) => anyhow::bail!("{invalid}"),
+    };
+    let secrets = args
+        .secrets
+        .secrets
+        .clone()
+        .unwrap_or_else(|| shell::topology::default_secrets_dir(&args.topology.topology));
+    let (keys, _) = SecretsDir::new(&secrets).load(&t)?;
+    let plan = fabric::plan::plan(&t, &keys, &args.layout)?;
+    let names = fabric::apply::node::peer_names(&plan);
+    let node = plan
+        .nodes
+        .get(&args.node)
+        .with_context(|| format!("node {} is not in the topology", args.node))?;
+    let ifnames: Vec<_> = node.interfaces.iter().map(|i| i.plane.clone()).collect();
+    let store = standin::import_live(
+        &fabric::apply::userspace::UserspaceBackend,
+        &ifnames,
+        &names,
+    )?;
+    if !args.cert.exists() || !args.key.exists() {
+        let cert = fabric::tls::self_signed(
+            &[format!("{}-rest-standin", args.node)],
+            &[args.listen.ip()],
+        )?;
+        shell::output::write_atomic(&args.key, cert.key_pem.expose().as_bytes(), 0o600)?;
+        shell::output::write_atomic(&args.cert, cert.cert_pem.as_bytes(), 0o644)?;
+    }
+    let cert =
+        std::fs::read(&args.cert).with_context(|| format!("reading {}", args.cert.display()))?;
+    let key = shell::secrets::read_secret(&args.key)?
+        .with_context(|| format!("{} is missing", args.key.display()))?;
+    let tls = fabric::tls::server_config(&cert, &fabric::model::Secret::new(key + "\n"))?;
+    let password = shell::secrets::read_secret(&args.password_file)?
+        .with_context(|| format!("{} is missing", args.password_file.display()))?;
+    let creds = standin::Credentials {
+        user: args.user.clone(),
+        password: fabric::model::Secret::new(password),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        cancel_on_signals(shutdown.clone());
+        eprintln!(
+            "fabric REST stand-in for {} on https://{} (a stand-in, not RouterOS)",
+            args.node, args.listen
+        );
+        standin::serve(
+            listener,
+            tls,
+            creds,
+            store,
+            std::sync::Arc::new(standin::WgTool),
+            args.node.to_string(),
+            shutdown,
+        )
+        .await;
+        Ok(())
     })
 }

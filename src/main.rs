@@ -135,6 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 }
             }
             LabAction::Status => print!("{}", fabric::lab::status(&prefix)?),
+            LabAction::RestStandin(args) => live::rest_standin(args)?,
             LabAction::Exec { node, command } => {
                 let status = fabric::lab::exec(&prefix, &node, &command)?;
                 if !status.success() {

@@ -270,8 +270,25 @@ fn route(path: &str) -> Option<(Menu, Option<String>)> {
     Some((Menu::from_path(menu)?, Some(id)))
 }
 
+/// `%XX` sequences decoded (invalid ones kept as they are).
 fn percent_decode(s: &str) -> String {
-    s.replace("%2A", "*").replace("%2a", "*")
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn query(req: &Request<Incoming>) -> (Vec<(String, String)>, Option<Vec<String>>) {
@@ -285,15 +302,14 @@ fn query(req: &Request<Incoming>) -> (Vec<(String, String)>, Option<Vec<String>>
         .filter(|p| !p.is_empty())
     {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = v
-            .replace("%2C", ",")
-            .replace("%2F", "/")
-            .replace("%2A", "*")
-            .replace('+', " ");
+        let (k, v) = (
+            percent_decode(&k.replace('+', " ")),
+            percent_decode(&v.replace('+', " ")),
+        );
         if k == ".proplist" {
             proplist = Some(v.split(',').map(str::to_string).collect());
         } else {
-            filter.push((k.to_string(), v));
+            filter.push((k, v));
         }
     }
     (filter, proplist)

@@ -98,7 +98,7 @@ fn normalize_bool(v: &str) -> Result<String, ApiError> {
 }
 
 fn enabled(r: &Record) -> bool {
-    r.get("disabled").map_or(true, |d| d != "true")
+    r.get("disabled").is_none_or(|d| d != "true")
 }
 
 /// All tables of one stand-in router.
