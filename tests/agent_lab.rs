@@ -5,6 +5,10 @@
 //! layout `chr02` (the failover daemon's job in production), `(epoch 2, chr02)` is published,
 //! and Z640 must reach VPS01 over wg0 through CHR02 again; the time from the publish to the
 //! first ping reply is printed. An older epoch published afterwards is never applied.
+//!
+//! The second test runs the RouterOS REST stand-in (`fabric lab rest-standin`) in CHR01's
+//! namespace and drives it with the REST client from VPS01's namespace: health probe,
+//! listing, fencing (Z640 loses VPS01 while CHR01's fabric peers are disabled) and undoing it.
 //! Traffic stays inside the lab's namespaces; the underlay is TEST-NET only.
 
 mod support;
@@ -89,6 +93,27 @@ fn published(epoch: u64, layout: &str) -> Published {
         epoch,
         layout: layout.into(),
     }
+}
+
+/// Runs `f` on a thread that entered namespace `ns`, in a runtime of its own (every socket
+/// the future opens is made in that namespace).
+fn in_ns<T: Send + 'static, F: std::future::Future<Output = T> + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> F + Send + 'static,
+) -> T {
+    let ns = File::open(Path::new("/run/netns").join(ns)).unwrap();
+    std::thread::spawn(move || {
+        // SAFETY: setns on this thread only, with a valid namespace fd.
+        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f())
+    })
+    .join()
+    .unwrap()
 }
 
 /// A TCP listener created inside namespace `ns` (a socket keeps the namespace it was made
@@ -362,4 +387,136 @@ fn agent_moves_z640_to_the_published_hub_and_never_applies_an_older_epoch() {
         "the older epoch 3 (split-role) was applied: {applied_lines:#?}"
     );
     eprintln!("agent log:\n{}", agent_log());
+}
+
+fn boot(prefix: String) -> Lab {
+    let topology = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("topology.yaml")
+        .to_string_lossy()
+        .into_owned();
+    let lab = Lab {
+        prefix,
+        topology,
+        agent: None,
+        publisher: None,
+    };
+    let up = lab.fabric_lab(&["up", "-t", &lab.topology, "--layout", "primary"]);
+    assert!(
+        up.status.success(),
+        "lab up: {}{}",
+        text(&up.stdout),
+        text(&up.stderr)
+    );
+    assert!(
+        poll_until(Duration::from_secs(20), Duration::from_millis(50), || lab
+            .ping_once("z640", "10.0.12.20")),
+        "z640 reaches vps01 through chr01"
+    );
+    lab
+}
+
+#[test]
+fn rest_standin_in_chr01_is_probed_and_fenced_from_vps01() {
+    use fabric::routeros_rest::{Menu, RestClient};
+    require_root();
+    let mut lab = boot(format!("r{}", std::process::id() % 100_000));
+    let work = tempfile::tempdir().unwrap();
+    let pw = work.path().join("rest.password");
+    std::fs::write(&pw, "lab-password\n").unwrap();
+    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let (crt, key) = (work.path().join("rest.crt"), work.path().join("rest.key"));
+    let ns = fabric::lab::Ns::new(lab.ns("chr01"), &fabric::lab::root(&lab.prefix));
+    let secrets = lab.secrets().to_string_lossy().into_owned();
+    let args: Vec<String> = vec![
+        FABRIC.into(),
+        "lab".into(),
+        "rest-standin".into(),
+        "--node".into(),
+        "chr01".into(),
+        "-t".into(),
+        lab.topology.clone(),
+        "--secrets".into(),
+        secrets,
+        "--listen".into(),
+        "203.0.113.10:8443".into(),
+        "--cert".into(),
+        crt.to_string_lossy().into(),
+        "--key".into(),
+        key.to_string_lossy().into(),
+        "--password-file".into(),
+        pw.to_string_lossy().into(),
+    ];
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let log = File::create(work.path().join("standin.log")).unwrap();
+    lab.agent = Some(
+        ns.command(&argv)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let standin_log =
+        || std::fs::read_to_string(work.path().join("standin.log")).unwrap_or_default();
+    assert!(
+        poll_until(Duration::from_secs(15), Duration::from_millis(20), || crt
+            .exists()
+            && standin_log().contains("listening")),
+        "stand-in did not start: {}",
+        standin_log()
+    );
+    let pinned = std::fs::read(&crt).unwrap();
+    let client = move || {
+        RestClient::new(
+            "https://203.0.113.10:8443",
+            "fabric",
+            fabric::model::Secret::new("lab-password"),
+            &pinned,
+        )
+        .unwrap()
+    };
+
+    let c = client.clone();
+    let (probe, peers, fenced) = in_ns(&lab.ns("vps01"), move || async move {
+        let c = c();
+        let t = Instant::now();
+        let res = c.system_resource().await.unwrap();
+        let probe = t.elapsed();
+        assert!(res["platform"].contains("stand-in"));
+        let peers = c.list(Menu::WireguardPeers, &[]).await.unwrap();
+        let fenced = c.disable_fabric_peers().await.unwrap();
+        (probe, peers, fenced)
+    });
+    eprintln!("REST probe from vps01 to the chr01 stand-in: {probe:?}");
+    let names: Vec<&str> = peers
+        .iter()
+        .filter_map(|p| p.get("name").map(String::as_str))
+        .collect();
+    for n in ["z640", "nuc", "vps01"] {
+        assert!(names.contains(&n), "chr01 peers {names:?}");
+    }
+    assert!(peers.iter().all(|p| p["comment"].starts_with("fabric:")));
+    assert_eq!(fenced.len(), peers.len(), "every fabric peer fenced");
+    let wg = text(&lab.exec("chr01", &["wg", "show", "wg0", "peers"]).stdout);
+    assert!(
+        wg.trim().is_empty(),
+        "chr01's wg0 has no peers while fenced: {wg}"
+    );
+    assert!(
+        !lab.ping_once("z640", "10.0.12.20"),
+        "z640 cannot reach vps01 through a fenced chr01"
+    );
+
+    let c = client.clone();
+    let enabled = in_ns(&lab.ns("vps01"), move || async move {
+        c().enable_fabric_peers().await.unwrap()
+    });
+    assert_eq!(enabled.len(), peers.len());
+    let t = Instant::now();
+    assert!(
+        poll_until(Duration::from_secs(20), Duration::from_millis(20), || lab
+            .ping_once("z640", "10.0.12.20")),
+        "z640 reaches vps01 again after the fence is lifted: {}",
+        standin_log()
+    );
+    eprintln!("fence lifted -> z640 reaches vps01: {:?}", t.elapsed());
 }
