@@ -20,6 +20,9 @@ pub type Body = Full<Bytes>;
 /// A TLS client must finish its handshake, and send its request headers, within this time.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Connections served at once; more are closed at accept (each agent holds one).
+pub const MAX_CONNECTIONS: usize = 1024;
+
 /// A response with a JSON body.
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     Response::builder()
@@ -53,6 +56,7 @@ pub async fn serve_tls<H, F>(
 {
     let acceptor = TlsAcceptor::from(tls);
     let tracker = TaskTracker::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -66,11 +70,16 @@ pub async fn serve_tls<H, F>(
                 }
             },
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "too many connections; closing this one");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let handler = handler.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
+            let _slot = slot;
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {

@@ -275,3 +275,58 @@ fn random_password() -> anyhow::Result<String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> Topology {
+        crate::validate::load(include_str!("../../topology.yaml")).expect("shipped topology")
+    }
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn keys_create_the_controller_certificate_and_one_token_per_linux_spoke() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = SecretsDir::new(d.path().join("secrets"));
+        let t = shipped();
+        let first = dir.generate_missing(&t).unwrap();
+        assert_eq!(mode(&dir.controller_cert_path()), 0o644);
+        assert_eq!(mode(&dir.controller_key_path()), 0o600);
+        assert_eq!(
+            agent_nodes(&t)
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>(),
+            ["nuc", "z640"]
+        );
+        for node in ["z640", "nuc"] {
+            let p = dir.agent_token_path(node);
+            assert_eq!(mode(&p), 0o600);
+            let token = read_secret(&p).unwrap().unwrap();
+            assert_eq!(token.len(), 64);
+            assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+        }
+        let tokens = dir.agent_tokens(&t).unwrap();
+        assert_eq!(tokens.len(), 2);
+        assert_ne!(
+            read_secret(&dir.agent_token_path("z640")).unwrap(),
+            read_secret(&dir.agent_token_path("nuc")).unwrap()
+        );
+        dir.controller_tls()
+            .expect("certificate and key load as a TLS identity");
+        let pem = fs::read_to_string(dir.controller_cert_path()).unwrap();
+        let der = crate::tls::certs_from_pem(pem.as_bytes()).unwrap();
+        let ip = [198u8, 51, 100, 20];
+        assert!(
+            der[0].windows(4).any(|w| w == ip),
+            "the certificate names VPS01's endpoint"
+        );
+        let again = dir.generate_missing(&t).unwrap();
+        assert!(again.created.is_empty());
+        assert_eq!(again.present, first.created.len() + first.present);
+    }
+}
