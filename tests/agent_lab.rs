@@ -358,24 +358,92 @@ fn agent_moves_z640_to_the_published_hub_and_never_applies_an_older_epoch() {
         times[times.len() - 1]
     );
     assert!(times[times.len() - 1] < Duration::from_secs(2), "{times:?}");
-    // After 5 rounds: epoch 6, layout chr02.
+    // After 5 rounds: epoch 6, layout chr02. One more hub change without any traffic: the
+    // agent's kick alone must bring up a session with the new hub (chr01) at once.
+    {
+        let link = |node: &str, state: &str| {
+            Command::new("ip")
+                .args(["-n", &lab.ns(node), "link", "set", "eth0", state])
+                .status()
+                .unwrap();
+        };
+        link("chr01", "up");
+        for route in [
+            &["192.0.2.254", "dev", "eth0"][..],
+            &["default", "via", "192.0.2.254", "dev", "eth0"],
+        ] {
+            let _ = Command::new("ip")
+                .args(["-n", &lab.ns("chr01"), "route", "replace"])
+                .args(route)
+                .status();
+        }
+        link("chr02", "down");
+        let out = lab.exec(
+            "vps01",
+            &[
+                FABRIC,
+                "apply",
+                "--node",
+                "vps01",
+                "-t",
+                &lab.topology,
+                "--secrets",
+                &sec,
+                "--layout",
+                "primary",
+            ],
+        );
+        assert!(out.status.success());
+        // Like the rounds above: VPS01 talks to the new hub before spokes are told (this also
+        // waits out the kernel's link-watch delay after the hub's link came back up).
+        assert!(poll_until(
+            Duration::from_secs(10),
+            Duration::from_millis(10),
+            || lab.ping_once("vps01", "10.0.12.1")
+        ));
+        let t0 = Instant::now();
+        tx.send(published(7, "primary")).unwrap();
+        let handshake = || {
+            let out = text(
+                &lab.exec("z640", &["wg", "show", "wg0", "latest-handshakes"])
+                    .stdout,
+            );
+            let lines: Vec<&str> = out.lines().collect();
+            applied(&state) == Some(published(7, "primary"))
+                && lines.len() == 1
+                && lines[0]
+                    .split_whitespace()
+                    .nth(1)
+                    .is_some_and(|ts| ts != "0")
+        };
+        assert!(
+            poll_until(Duration::from_secs(10), Duration::from_millis(5), handshake),
+            "no handshake with chr01 without traffic: {}",
+            agent_log()
+        );
+        eprintln!(
+            "publish (epoch 7, primary) -> handshake with chr01, no traffic: {:?}",
+            t0.elapsed()
+        );
+        assert!(lab.wg_endpoints("z640").contains("203.0.113.10:51820"));
+    }
 
     // An older epoch is never applied; a newer one after it is (proves the agent kept going).
-    tx.send(published(3, "split-role")).unwrap(); // older than 6
-    tx.send(published(7, "chr02")).unwrap();
+    tx.send(published(3, "split-role")).unwrap(); // older than 7
+    tx.send(published(8, "primary")).unwrap();
     assert!(
         poll_until(
             Duration::from_secs(10),
             Duration::from_millis(20),
-            || applied(&state) == Some(published(7, "chr02"))
+            || applied(&state) == Some(published(8, "primary"))
         ),
         "{}",
         agent_log()
     );
     let endpoints = lab.wg_endpoints("z640");
     assert!(
-        endpoints.contains("203.0.113.20:51820"),
-        "still chr02: {endpoints}"
+        endpoints.contains("203.0.113.10:51820"),
+        "still chr01: {endpoints}"
     );
     let applied_lines: Vec<String> = agent_log()
         .lines()
