@@ -122,6 +122,7 @@ pub struct AgentArgs {
     /// Where the last applied epoch is kept.
     #[arg(long, default_value = "/var/lib/fabric-agent")]
     pub state_dir: PathBuf,
+    /// WireGuard implementation (as for `fabric apply`).
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
 }
