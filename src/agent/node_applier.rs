@@ -14,9 +14,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
+use crate::apply::WgBackend;
 use crate::apply::model::{PeerField, WgChange};
-use crate::apply::node::{self, BackendKind};
-use crate::model::NodeName;
+use crate::apply::node::{self, BackendKind, InterfaceReport};
+use crate::model::{Ifname, NodeName};
 use crate::plan::{PeerPlan, Plan};
 use crate::shell::{secrets::SecretsDir, topology};
 
@@ -44,39 +45,11 @@ impl super::Applier for NodeApplier {
         };
         let mut backend = node::backend(self.backend)?;
         let reports = node::apply(backend.as_mut(), me, &secrets, &names)?;
-        let mut lines = Vec::new();
-        let mut kick = Vec::new();
-        for r in &reports {
-            for c in &r.changes {
-                lines.push(format!("{} {c}", r.ifname));
-                match c {
-                    WgChange::AddPeer(peer) => kick.push((r.ifname.clone(), peer.clone())),
-                    WgChange::UpdatePeer { peer, fields }
-                        if fields
-                            .iter()
-                            .any(|f| matches!(f, PeerField::Endpoint { .. })) =>
-                    {
-                        // Same key, new endpoint: re-create the peer so no old session is kept.
-                        backend
-                            .apply(
-                                &r.ifname,
-                                &[
-                                    WgChange::RemovePeer {
-                                        public_key: peer.public_key,
-                                        node: Some(peer.node.clone()),
-                                    },
-                                    WgChange::AddPeer(peer.clone()),
-                                ],
-                            )
-                            .with_context(|| {
-                                format!("re-creating peer {} on {}", peer.node, r.ifname)
-                            })?;
-                        kick.push((r.ifname.clone(), peer.clone()));
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let mut lines: Vec<String> = reports
+            .iter()
+            .flat_map(|r| r.changes.iter().map(move |c| format!("{} {c}", r.ifname)))
+            .collect();
+        let kick = refresh_sessions(backend.as_mut(), &reports)?;
         for (ifname, peer) in &kick {
             match tunnel_address(&plan, ifname.as_str(), peer) {
                 Some(addr) => match send_kick(addr) {
@@ -95,6 +68,46 @@ impl super::Applier for NodeApplier {
     }
 }
 
+/// The peers that need a fresh session after `reports` were applied: every added peer, and
+/// every peer whose endpoint was changed in place — those are removed and re-added here, so
+/// WireGuard forgets the session it had with the old endpoint.
+pub fn refresh_sessions(
+    backend: &mut dyn WgBackend,
+    reports: &[InterfaceReport],
+) -> anyhow::Result<Vec<(Ifname, PeerPlan)>> {
+    let mut kick = Vec::new();
+    for r in reports {
+        for c in &r.changes {
+            match c {
+                WgChange::AddPeer(peer) => kick.push((r.ifname.clone(), peer.clone())),
+                WgChange::UpdatePeer { peer, fields }
+                    if fields
+                        .iter()
+                        .any(|f| matches!(f, PeerField::Endpoint { .. })) =>
+                {
+                    backend
+                        .apply(
+                            &r.ifname,
+                            &[
+                                WgChange::RemovePeer {
+                                    public_key: peer.public_key,
+                                    node: Some(peer.node.clone()),
+                                },
+                                WgChange::AddPeer(peer.clone()),
+                            ],
+                        )
+                        .with_context(|| {
+                            format!("re-creating peer {} on {}", peer.node, r.ifname)
+                        })?;
+                    kick.push((r.ifname.clone(), peer.clone()));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(kick)
+}
+
 /// The peer node's own address on the plane.
 fn tunnel_address(plan: &Plan, plane: &str, peer: &PeerPlan) -> Option<Ipv4Addr> {
     plan.nodes
@@ -109,4 +122,57 @@ fn send_kick(addr: Ipv4Addr) -> std::io::Result<()> {
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     sock.send_to(b"fabric: handshake", SocketAddr::from((addr, KICK_PORT)))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::FakeBackend;
+    use crate::apply::diff::tests::peer;
+
+    #[test]
+    fn added_peers_are_kicked_and_endpoint_changes_recreate_the_peer() {
+        let ifname: Ifname = "wg0".parse().unwrap();
+        let mut b = FakeBackend::default();
+        b.apply(&ifname, &[WgChange::CreateInterface]).unwrap();
+        let moved = peer("chr01", Some("203.0.113.11:51820"), &["10.0.12.0/24"]);
+        let added = peer("chr02", Some("203.0.113.20:51820"), &["10.0.12.0/24"]);
+        b.apply(&ifname, &[WgChange::AddPeer(moved.clone())])
+            .unwrap();
+        let reports = [InterfaceReport {
+            ifname: ifname.clone(),
+            changes: vec![
+                WgChange::UpdatePeer {
+                    peer: moved.clone(),
+                    fields: vec![PeerField::Endpoint {
+                        from: Some("203.0.113.10:51820".parse().unwrap()),
+                        to: "203.0.113.11:51820".parse().unwrap(),
+                    }],
+                },
+                WgChange::UpdatePeer {
+                    peer: moved.clone(),
+                    fields: vec![PeerField::Keepalive {
+                        from: None,
+                        to: Some(25),
+                    }],
+                },
+                WgChange::AddPeer(added.clone()),
+            ],
+        }];
+        b.applied.clear();
+        let kick = refresh_sessions(&mut b, &reports).unwrap();
+        let kicked: Vec<&str> = kick.iter().map(|(_, p)| p.node.as_str()).collect();
+        assert_eq!(kicked, ["chr01", "chr02"]);
+        assert_eq!(
+            b.applied,
+            [
+                WgChange::RemovePeer {
+                    public_key: moved.public_key,
+                    node: Some(moved.node.clone())
+                },
+                WgChange::AddPeer(moved)
+            ],
+            "only the endpoint change re-creates a peer"
+        );
+    }
 }
