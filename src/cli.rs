@@ -135,6 +135,11 @@ pub enum LabAction {
         topology: TopologyArg,
         #[arg(long, default_value = "primary")]
         layout: String,
+        /// Also start the RouterOS REST stand-in (not RouterOS) in every RouterOS hub with a
+        /// `rest:` section, on its endpoint and REST port; credentials and certificates go to
+        /// /run/fabric-lab/PREFIX/rest/.
+        #[arg(long)]
+        rest_standins: bool,
     },
     /// Stop every process in the lab's namespaces and delete them.
     Down,

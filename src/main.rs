@@ -114,7 +114,11 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
             ))?;
         }
         Command::Lab { action, prefix } => match action {
-            LabAction::Up { topology, layout } => {
+            LabAction::Up {
+                topology,
+                layout,
+                rest_standins,
+            } => {
                 let t = match shell::topology::read(&topology.topology)? {
                     Ok(t) => t,
                     Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
@@ -124,6 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                     topology: std::fs::canonicalize(&topology.topology)?,
                     layout,
                     fabric: std::env::current_exe()?,
+                    rest_standins,
                 };
                 for line in fabric::lab::up(&spec, &t)? {
                     println!("{line}");

@@ -195,29 +195,7 @@ fn publish_and_time(lab: &Lab, tx: &watch::Sender<Published>, p: Published) -> D
 #[test]
 fn agent_moves_z640_to_the_published_hub_and_never_applies_an_older_epoch() {
     require_root();
-    let prefix = format!("a{}", std::process::id() % 100_000);
-    let topology = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("topology.yaml")
-        .to_string_lossy()
-        .into_owned();
-    let mut lab = Lab {
-        prefix,
-        topology,
-        agent: None,
-        publisher: None,
-    };
-    let up = lab.fabric_lab(&["up", "-t", &lab.topology, "--layout", "primary"]);
-    assert!(
-        up.status.success(),
-        "lab up: {}{}",
-        text(&up.stdout),
-        text(&up.stderr)
-    );
-    assert!(
-        poll_until(Duration::from_secs(20), Duration::from_millis(50), || lab
-            .ping_once("z640", "10.0.12.20")),
-        "z640 reaches vps01 through chr01 before the test"
-    );
+    let mut lab = boot(format!("a{}", std::process::id() % 100_000), &[]);
 
     let listener = listen_in(&lab.ns("vps01"), CONTROLLER);
     let tx = start_publisher(&mut lab, listener);
@@ -461,7 +439,7 @@ fn agent_moves_z640_to_the_published_hub_and_never_applies_an_older_epoch() {
     eprintln!("agent log:\n{}", agent_log());
 }
 
-fn boot(prefix: String) -> Lab {
+fn boot(prefix: String, extra: &[&str]) -> Lab {
     let topology = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("topology.yaml")
         .to_string_lossy()
@@ -472,7 +450,9 @@ fn boot(prefix: String) -> Lab {
         agent: None,
         publisher: None,
     };
-    let up = lab.fabric_lab(&["up", "-t", &lab.topology, "--layout", "primary"]);
+    let mut args = vec!["up", "-t", &lab.topology, "--layout", "primary"];
+    args.extend_from_slice(extra);
+    let up = lab.fabric_lab(&args);
     assert!(
         up.status.success(),
         "lab up: {}{}",
@@ -491,57 +471,22 @@ fn boot(prefix: String) -> Lab {
 fn rest_standin_in_chr01_is_probed_and_fenced_from_vps01() {
     use fabric::routeros_rest::{Menu, RestClient};
     require_root();
-    let mut lab = boot(format!("r{}", std::process::id() % 100_000));
-    let work = tempfile::tempdir().unwrap();
-    let pw = work.path().join("rest.password");
-    std::fs::write(&pw, "lab-password\n").unwrap();
-    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let (crt, key) = (work.path().join("rest.crt"), work.path().join("rest.key"));
-    let ns = fabric::lab::Ns::new(lab.ns("chr01"), &fabric::lab::root(&lab.prefix));
-    let secrets = lab.secrets().to_string_lossy().into_owned();
-    let args: Vec<String> = vec![
-        FABRIC.into(),
-        "lab".into(),
-        "rest-standin".into(),
-        "--node".into(),
-        "chr01".into(),
-        "-t".into(),
-        lab.topology.clone(),
-        "--secrets".into(),
-        secrets,
-        "--listen".into(),
-        "203.0.113.10:8443".into(),
-        "--cert".into(),
-        crt.to_string_lossy().into(),
-        "--key".into(),
-        key.to_string_lossy().into(),
-        "--password-file".into(),
-        pw.to_string_lossy().into(),
-    ];
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let log = File::create(work.path().join("standin.log")).unwrap();
-    lab.agent = Some(
-        ns.command(&argv)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
+    let lab = boot(
+        format!("r{}", std::process::id() % 100_000),
+        &["--rest-standins"],
     );
-    let standin_log =
-        || std::fs::read_to_string(work.path().join("standin.log")).unwrap_or_default();
-    assert!(
-        poll_until(Duration::from_secs(15), Duration::from_millis(20), || crt
-            .exists()
-            && standin_log().contains("listening")),
-        "stand-in did not start: {}",
-        standin_log()
-    );
+    let (crt, _, pw) = fabric::lab::rest::files(&lab.prefix, "chr01");
+    let password = std::fs::read_to_string(&pw).unwrap().trim().to_string();
+    let standin_log = || {
+        std::fs::read_to_string(fabric::lab::root(&lab.prefix).join("rest/chr01.log"))
+            .unwrap_or_default()
+    };
     let pinned = std::fs::read(&crt).unwrap();
     let client = move || {
         RestClient::new(
             "https://203.0.113.10:8443",
-            "fabric",
-            fabric::model::Secret::new("lab-password"),
+            fabric::lab::rest::USER,
+            fabric::model::Secret::new(password.clone()),
             &pinned,
         )
         .unwrap()

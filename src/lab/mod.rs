@@ -11,10 +11,14 @@
 //!   layout's SSTP hub by a WireGuard point-to-point link (`sstp` on the hub, `sstp0` on the
 //!   client) with the PPP addresses from the topology — SSTP itself has no Linux server here.
 //!
+//! * With `--rest-standins`, each RouterOS hub with a `rest:` section also runs the RouterOS
+//!   REST stand-in ([`rest`]; not RouterOS) on its endpoint and REST port.
+//!
 //! State lives in `/run/fabric-lab/<prefix>/` (namespaces list, secrets, run dirs); `down`
 //! kills every process in the lab's namespaces by PID and deletes them.
 
 mod exec;
+pub mod rest;
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr};
@@ -42,6 +46,8 @@ pub struct LabSpec {
     pub topology: PathBuf,
     pub layout: String,
     pub fabric: PathBuf,
+    /// Start the RouterOS REST stand-in in every RouterOS hub with a `rest:` section.
+    pub rest_standins: bool,
 }
 
 pub fn root(prefix: &str) -> PathBuf {
@@ -157,6 +163,14 @@ fn boot(spec: &LabSpec, t: &Topology, dir: &Path) -> anyhow::Result<Vec<String>>
         report.push(format!("{} ({underlay}): {}", n.name, out.lines().count()));
     }
     clients(spec, t, dir, &inet, &mut index, &mut report)?;
+    if spec.rest_standins {
+        for node in t.nodes.values() {
+            if let Some(line) = rest::start(spec, dir, &ns(&spec.prefix, node.name.as_str()), node)?
+            {
+                report.push(line);
+            }
+        }
+    }
     Ok(report)
 }
 
