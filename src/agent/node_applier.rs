@@ -49,6 +49,11 @@ impl super::Applier for NodeApplier {
             .iter()
             .flat_map(|r| r.changes.iter().map(move |c| format!("{} {c}", r.ifname)))
             .collect();
+        for r in &reports {
+            for c in r.changes.iter().filter(|c| !c.is_applicable()) {
+                tracing::warn!(ifname = %r.ifname, change = %c, "fabric cannot make this change on this node");
+            }
+        }
         let kick = refresh_sessions(backend.as_mut(), &reports)?;
         for (ifname, peer) in &kick {
             match tunnel_address(&plan, ifname.as_str(), peer) {

@@ -2,7 +2,8 @@
 //! `wg/<node>.<plane>.key` holds a base64 WireGuard private key, `sstp/<client>.password` an
 //! SSTP password, `controller/tls.crt` + `controller/tls.key` the agent API's self-signed
 //! certificate (SAN: every controller host's endpoint IP, `fabric-controller` and
-//! `<host>.<domain>`; the key 0600, the certificate 0644 since agents pin it) and
+//! `<host>.<domain>`; both 0600 like everything in the directory — the certificate is public
+//! and is copied to the agents, which pin it) and
 //! `agents/<node>.token` one bearer token per Linux spoke (a Linux node without an endpoint;
 //! Linux nodes with an endpoint are the controller hosts). `fabric keys` creates what is
 //! missing; nothing here ever logs a secret.
@@ -112,7 +113,7 @@ impl SecretsDir {
         let ips: Vec<IpAddr> = hosts.iter().map(|(_, ip)| *ip).collect();
         let cert = crate::tls::self_signed(&names, &ips)?;
         write_atomic(&key, cert.key_pem.expose().as_bytes(), 0o600)?;
-        write_atomic(&crt, cert.cert_pem.as_bytes(), 0o644)?;
+        write_atomic(&crt, cert.cert_pem.as_bytes(), 0o600)?;
         report.created.push(key.display().to_string());
         report.created.push(crt.display().to_string());
         Ok(())
@@ -294,7 +295,7 @@ mod tests {
         let dir = SecretsDir::new(d.path().join("secrets"));
         let t = shipped();
         let first = dir.generate_missing(&t).unwrap();
-        assert_eq!(mode(&dir.controller_cert_path()), 0o644);
+        assert_eq!(mode(&dir.controller_cert_path()), 0o600);
         assert_eq!(mode(&dir.controller_key_path()), 0o600);
         assert_eq!(
             agent_nodes(&t)
