@@ -294,3 +294,40 @@ async fn agent_keeps_retrying_while_the_controller_is_unreachable() {
     stop.cancel();
     task.await.unwrap().unwrap();
 }
+
+/// Fails its first apply (like a wireguard-go that is not up yet).
+#[derive(Clone, Default)]
+struct FailsFirst(Arc<Mutex<u32>>);
+
+impl Applier for FailsFirst {
+    fn apply(&mut self, layout: &str) -> anyhow::Result<Vec<String>> {
+        let mut n = self.0.lock().unwrap();
+        *n += 1;
+        if *n == 1 {
+            anyhow::bail!("wireguard-go refused {layout}");
+        }
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn a_failed_apply_is_not_recorded_and_is_retried() {
+    let s = start(Duration::from_secs(5)).await;
+    let state = tempfile::tempdir().unwrap();
+    let applier = FailsFirst::default();
+    let stop = CancellationToken::new();
+    let agent = AgentLoop {
+        client: s.client(TOKEN),
+        state_dir: state.path().to_path_buf(),
+        backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(200)),
+    };
+    let task = tokio::spawn(agent.run(applier.clone(), stop.clone()));
+    s.tx.send(published(1, "chr02")).unwrap();
+    wait_until("applied on the second attempt", || {
+        fabric::agent::state::read(state.path()).unwrap() == Some(published(1, "chr02"))
+    })
+    .await;
+    assert_eq!(*applier.0.lock().unwrap(), 2);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}
