@@ -18,6 +18,13 @@ struct Live {
 /// Topology, secrets and plan of the node named in `live`, and the backend to reach it.
 fn live_setup(live: &LiveArgs) -> anyhow::Result<Result<Live, Findings>> {
     let start = std::time::Instant::now();
+    let kind = match live.backend {
+        BackendArg::Auto => fabric::apply::node::BackendKind::Auto,
+        BackendArg::Userspace => fabric::apply::node::BackendKind::Userspace,
+        BackendArg::Kernel => fabric::apply::node::BackendKind::Kernel,
+    };
+    let backend = fabric::apply::node::backend(kind)?;
+    backend.prefetch();
     let t = match shell::topology::read(&live.topology.topology)? {
         Ok(t) => t,
         Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
@@ -40,16 +47,11 @@ fn live_setup(live: &LiveArgs) -> anyhow::Result<Result<Live, Findings>> {
     if let Some(note) = fabric::apply::node::stand_in_note(&node) {
         eprintln!("{note}");
     }
-    let kind = match live.backend {
-        BackendArg::Auto => fabric::apply::node::BackendKind::Auto,
-        BackendArg::Userspace => fabric::apply::node::BackendKind::Userspace,
-        BackendArg::Kernel => fabric::apply::node::BackendKind::Kernel,
-    };
     Ok(Ok(Live {
         node,
         names,
         secrets: secret_values,
-        backend: fabric::apply::node::backend(kind)?,
+        backend,
     }))
 }
 

@@ -205,7 +205,7 @@ fn a_uapi_socket_that_never_answers_fails_within_the_deadline() {
     let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind a silent socket");
     let hold = std::thread::spawn(move || {
         let conn = listener.accept();
-        std::thread::sleep(std::time::Duration::from_secs(15));
+        std::thread::sleep(std::time::Duration::from_secs(60));
         drop(conn);
     });
     let start = std::time::Instant::now();
@@ -214,6 +214,7 @@ fn a_uapi_socket_that_never_answers_fails_within_the_deadline() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("did not answer within"), "{err}");
-    assert!(took < std::time::Duration::from_secs(14), "took {took:?}");
+    // The deadline is 10 s; the margin is for a loaded machine (namespace entry can be slow).
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
     drop(hold); // detached; it ends on its own
 }

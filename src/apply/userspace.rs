@@ -13,13 +13,14 @@
 //! - a missing interface is created by starting `wireguard-go IF` (it daemonizes) and waiting,
 //!   bounded, for its socket.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::mpsc;
-use std::thread;
+use std::sync::{Mutex, mpsc};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
@@ -53,7 +54,11 @@ fn read_forwarding() -> anyhow::Result<bool> {
 }
 
 #[derive(Debug, Default)]
-pub struct UserspaceBackend;
+pub struct UserspaceBackend {
+    /// Reads started by [`WgBackend::prefetch`], by interface name; the first `read` of an
+    /// interface takes its result, later reads go to the system again.
+    prefetched: Mutex<BTreeMap<String, JoinHandle<anyhow::Result<InterfaceObserved>>>>,
+}
 
 fn socket_path(ifname: &Ifname) -> PathBuf {
     PathBuf::from(RUN_DIR).join(format!("{ifname}.sock"))
@@ -67,91 +72,128 @@ fn public_key(key: &Key) -> PublicKey {
 }
 
 impl WgBackend for UserspaceBackend {
-    fn read(&self, ifname: &Ifname) -> anyhow::Result<InterfaceObserved> {
-        let sock = socket_path(ifname);
-        // The UAPI read runs on its own thread while `ip` reads the link (saves a round trip).
-        let host = sock.exists().then(|| read_host(ifname, UAPI_TIMEOUT));
-        let link = ip::read(ifname.as_str())?;
-        let host = match (&link, host) {
-            (None, None) => return Ok(InterfaceObserved::default()),
-            (Some(_), None) => bail!(
-                "{ifname} exists but has no wireguard-go socket {} (a kernel WireGuard \
-                 interface, or wireguard-go started in another mount namespace?)",
-                sock.display()
-            ),
-            (None, Some(_)) => bail!(
-                "{} exists but there is no link {ifname} (a dead wireguard-go left it; \
-                 remove the file)",
-                sock.display()
-            ),
-            (Some(_), Some(pending)) => pending.wait()?,
+    /// Starts reading every interface that has a UAPI socket, while the caller loads the
+    /// topology (on a node these are its fabric interfaces; a read costs wireguard-go, not us).
+    fn prefetch(&self) {
+        let Ok(dir) = std::fs::read_dir(RUN_DIR) else {
+            return;
         };
-        let link = link.unwrap_or_default();
-        let peers = host
-            .peers
-            .values()
-            .map(|p| PeerObserved {
-                public_key: public_key(&p.public_key),
-                endpoint: p.endpoint,
-                allowed_ips: p
-                    .allowed_ips
-                    .iter()
-                    .filter_map(|m| IpNet::new(m.address, m.cidr).ok())
-                    .collect(),
-                keepalive: p.persistent_keepalive_interval.filter(|k| *k != 0),
-                preshared_key: p
-                    .preshared_key
-                    .as_ref()
-                    .is_some_and(|k| k.as_array() != [0; 32]),
-            })
-            .collect();
-        Ok(InterfaceObserved {
-            exists: true,
-            listen_port: Some(host.listen_port).filter(|p| *p != 0),
-            public_key: host
-                .private_key
-                .as_ref()
-                .map(|k| public_key(&k.public_key())),
-            peers,
-            addresses: link.addresses,
-            mtu: link.mtu,
-            up: link.up,
-            routes: link.routes,
-            forwarding: read_forwarding()?,
-        })
+        let mut prefetched = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(Ok(ifname)) = name.strip_suffix(".sock").map(str::parse::<Ifname>) else {
+                continue;
+            };
+            let key = ifname.to_string();
+            prefetched.insert(key, thread::spawn(move || read_now(&ifname)));
+        }
+    }
+
+    fn read(&self, ifname: &Ifname) -> anyhow::Result<InterfaceObserved> {
+        let early = self
+            .prefetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(ifname.as_str());
+        match early {
+            // Bounded: the read inside has its own deadlines.
+            Some(handle) => handle
+                .join()
+                .map_err(|_| anyhow!("{ifname}: reading WireGuard state panicked"))?,
+            None => read_now(ifname),
+        }
     }
 
     fn apply(&mut self, ifname: &Ifname, changes: &[WgChange]) -> anyhow::Result<()> {
-        if changes.contains(&WgChange::CreateInterface) {
-            create(ifname)?;
-        }
-        let uapi = uapi_set(changes);
-        if !uapi.is_empty() {
-            uapi_transaction(ifname, &uapi, UAPI_TIMEOUT)
-                .with_context(|| format!("{ifname}: configuring WireGuard"))?;
-        }
-        let name = ifname.as_str();
-        for change in changes {
-            match change {
-                WgChange::SetMtu { to, .. } => ip::set_mtu(name, *to)?,
-                WgChange::SetAddress { remove, add } => {
-                    for r in remove {
-                        ip::del_address(name, *r)?;
-                    }
-                    if let Some(a) = add {
-                        ip::add_address(name, *a)?;
-                    }
-                }
-                WgChange::LinkUp => ip::set_up(name)?,
-                WgChange::AddRoute(n) => ip::replace_route(name, *n)?,
-                WgChange::RemoveRoute(n) => ip::del_route(name, *n)?,
-                WgChange::EnableForwarding => std::fs::write(IP_FORWARD, "1\n")
-                    .with_context(|| format!("enabling forwarding ({IP_FORWARD})"))?,
-                _ => {}
-            }
-        }
-        Ok(())
+        apply_now(ifname, changes)
     }
+}
+
+/// Reads one interface: the UAPI read runs on its own thread while `ip` reads the link.
+fn read_now(ifname: &Ifname) -> anyhow::Result<InterfaceObserved> {
+    let sock = socket_path(ifname);
+    // The UAPI read runs on its own thread while `ip` reads the link (saves a round trip).
+    let host = sock.exists().then(|| read_host(ifname, UAPI_TIMEOUT));
+    let link = ip::read(ifname.as_str())?;
+    let host = match (&link, host) {
+        (None, None) => return Ok(InterfaceObserved::default()),
+        (Some(_), None) => bail!(
+            "{ifname} exists but has no wireguard-go socket {} (a kernel WireGuard \
+             interface, or wireguard-go started in another mount namespace?)",
+            sock.display()
+        ),
+        (None, Some(_)) => bail!(
+            "{} exists but there is no link {ifname} (a dead wireguard-go left it; \
+             remove the file)",
+            sock.display()
+        ),
+        (Some(_), Some(pending)) => pending.wait()?,
+    };
+    let link = link.unwrap_or_default();
+    let peers = host
+        .peers
+        .values()
+        .map(|p| PeerObserved {
+            public_key: public_key(&p.public_key),
+            endpoint: p.endpoint,
+            allowed_ips: p
+                .allowed_ips
+                .iter()
+                .filter_map(|m| IpNet::new(m.address, m.cidr).ok())
+                .collect(),
+            keepalive: p.persistent_keepalive_interval.filter(|k| *k != 0),
+            preshared_key: p
+                .preshared_key
+                .as_ref()
+                .is_some_and(|k| k.as_array() != [0; 32]),
+        })
+        .collect();
+    Ok(InterfaceObserved {
+        exists: true,
+        listen_port: Some(host.listen_port).filter(|p| *p != 0),
+        public_key: host
+            .private_key
+            .as_ref()
+            .map(|k| public_key(&k.public_key())),
+        peers,
+        addresses: link.addresses,
+        mtu: link.mtu,
+        up: link.up,
+        routes: link.routes,
+        forwarding: read_forwarding()?,
+    })
+}
+
+fn apply_now(ifname: &Ifname, changes: &[WgChange]) -> anyhow::Result<()> {
+    if changes.contains(&WgChange::CreateInterface) {
+        create(ifname)?;
+    }
+    let uapi = uapi_set(changes);
+    if !uapi.is_empty() {
+        uapi_transaction(ifname, &uapi, UAPI_TIMEOUT)
+            .with_context(|| format!("{ifname}: configuring WireGuard"))?;
+    }
+    let name = ifname.as_str();
+    for change in changes {
+        match change {
+            WgChange::SetMtu { to, .. } => ip::set_mtu(name, *to)?,
+            WgChange::SetAddress { remove, add } => {
+                for r in remove {
+                    ip::del_address(name, *r)?;
+                }
+                if let Some(a) = add {
+                    ip::add_address(name, *a)?;
+                }
+            }
+            WgChange::LinkUp => ip::set_up(name)?,
+            WgChange::AddRoute(n) => ip::replace_route(name, *n)?,
+            WgChange::RemoveRoute(n) => ip::del_route(name, *n)?,
+            WgChange::EnableForwarding => std::fs::write(IP_FORWARD, "1\n")
+                .with_context(|| format!("enabling forwarding ({IP_FORWARD})"))?,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A `read_interface_data` running on a worker thread.
@@ -203,7 +245,12 @@ pub fn uapi_set(changes: &[WgChange]) -> String {
             WgChange::SetListenPort { to, .. } => {
                 head.push_str(&format!("listen_port={to}\n"));
             }
-            WgChange::AddPeer(p) => peers.push_str(&peer(p, false).as_uapi_update()),
+            WgChange::AddPeer(p) => {
+                let mut new = peer(p, false);
+                // A new peer has no keepalive: say nothing rather than 0.
+                new.persistent_keepalive_interval = p.keepalive;
+                peers.push_str(&new.as_uapi_update());
+            }
             WgChange::UpdatePeer { peer: p, fields } => {
                 let clear_psk = fields.contains(&PeerField::PresharedKeyRemoved);
                 peers.push_str(&peer(p, clear_psk).as_uapi_update());
