@@ -86,7 +86,9 @@ impl Lab {
 #[test]
 fn apply_converges_is_idempotent_and_repairs_hand_made_drift() {
     let lab = Lab::new();
-    lab.ns.wireguard_go("wg0");
+    let wg = lab.ns.wireguard_go("wg0");
+    let ifindex = || lab.ns.run_ok(&["cat", "/sys/class/net/wg0/ifindex"]);
+    let first_ifindex = ifindex();
 
     let before = lab.expect("plan", 1);
     assert!(
@@ -145,6 +147,15 @@ fn apply_converges_is_idempotent_and_repairs_hand_made_drift() {
     assert_eq!(drift[1], format!("- peer ({stranger})"));
     lab.expect("apply", 0);
     assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+    assert!(
+        lab.ns.is_running(wg.pid),
+        "the same wireguard-go still runs wg0"
+    );
+    assert_eq!(
+        ifindex(),
+        first_ifindex,
+        "wg0 was changed in place, never recreated"
+    );
 
     // Routes for the hub's AllowedIPs beyond 10.0.12.0/24 (client sites behind chr01), and a
     // hand-deleted one is put back.
