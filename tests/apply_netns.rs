@@ -229,3 +229,25 @@ fn a_uapi_socket_that_never_answers_fails_within_the_deadline() {
     assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
     drop(hold); // detached; it ends on its own
 }
+
+#[test]
+fn a_second_apply_waits_for_the_first_to_release_the_node_lock() {
+    let lab = Lab::new();
+    lab.ns.wireguard_go("wg0");
+    let lock = std::fs::File::create(lab.ns.wg_run_dir().join("fabric-apply.lock")).unwrap();
+    lock.lock()
+        .expect("take the apply lock as another apply would");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        drop(lock);
+    });
+    let start = std::time::Instant::now();
+    lab.expect("apply", 0);
+    let waited = start.elapsed();
+    release.join().unwrap();
+    assert!(
+        waited >= std::time::Duration::from_millis(1400),
+        "apply ran while the lock was held ({waited:?})"
+    );
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+}

@@ -45,6 +45,42 @@ pub const UAPI_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upper bound for a new wireguard-go to create its interface and socket.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Held by `fabric apply` while it reads, diffs and changes the node, so two applies (cron and
+/// a person) never interleave. It lives in the run directory, which the netns lab makes
+/// private per node.
+pub const LOCK_FILE: &str = "fabric-apply.lock";
+/// How long `fabric apply` waits for another one to finish.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Takes the apply lock (an exclusive `flock` on [`LOCK_FILE`]); released when the returned
+/// file is dropped or the process ends. Waits at most `timeout`.
+pub fn lock(timeout: Duration) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(RUN_DIR).with_context(|| format!("creating {RUN_DIR}"))?;
+    let path = PathBuf::from(RUN_DIR).join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "another `fabric apply` holds {} for more than {timeout:?}",
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+    }
+}
+
 /// IPv4 forwarding switch of the current network namespace.
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
