@@ -1,9 +1,10 @@
 //! The real [`WgBackend`] for userspace WireGuard (wireguard-go), through its UAPI socket
 //! `/var/run/wireguard/IF.sock`.
 //!
-//! - read: `defguard_wireguard_rs` `WGApi::<Userspace>::new(if).read_interface_data()`, run on
-//!   a worker thread with a deadline (the library can block or spin when the daemon behind
-//!   the socket misbehaves), plus [`super::ip`] for addresses, MTU and link state.
+//! - read ([`super::uapi`]): `defguard_wireguard_rs`
+//!   `WGApi::<Userspace>::new(if).read_interface_data()`, run on a worker thread with a
+//!   deadline (the library can block or spin when the daemon behind the socket misbehaves),
+//!   plus [`super::ip`] for addresses, MTU, link state and routes.
 //! - apply: every WireGuard change of one interface goes out as ONE UAPI `set` transaction
 //!   built from the library's serializers (`Peer::as_uapi_update` / `as_uapi_remove`): peers
 //!   change in place, the interface is never torn down, and 1,000 changed peers cost one
@@ -14,34 +15,22 @@
 //!   bounded, for its socket.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::IpAddr;
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Mutex, mpsc};
+use std::sync::Mutex;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use defguard_wireguard_rs::error::WireguardInterfaceError;
-use defguard_wireguard_rs::host::Host;
 use defguard_wireguard_rs::key::Key;
-use defguard_wireguard_rs::net::IpAddrMask;
-use defguard_wireguard_rs::peer::Peer;
-use defguard_wireguard_rs::{Userspace, WGApi, WireguardInterfaceApi};
 use ipnet::IpNet;
 
 use super::backend::WgBackend;
 use super::ip;
-use super::model::{InterfaceObserved, PeerField, PeerObserved, WgChange};
+use super::model::{InterfaceObserved, PeerObserved, WgChange};
+use super::uapi::{RUN_DIR, UAPI_TIMEOUT, read_host, socket_path, uapi_set, uapi_transaction};
 use crate::model::{Ifname, PublicKey};
-use crate::plan::PeerPlan;
 
-/// Where wireguard-go puts its UAPI sockets (fixed in wireguard-go and in the library).
-pub const RUN_DIR: &str = "/var/run/wireguard";
-/// Upper bound for one UAPI read or write transaction.
-pub const UAPI_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upper bound for a new wireguard-go to create its interface and socket.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -94,10 +83,6 @@ pub struct UserspaceBackend {
     /// Reads started by [`WgBackend::prefetch`], by interface name; the first `read` of an
     /// interface takes its result, later reads go to the system again.
     prefetched: Mutex<BTreeMap<String, JoinHandle<anyhow::Result<InterfaceObserved>>>>,
-}
-
-fn socket_path(ifname: &Ifname) -> PathBuf {
-    PathBuf::from(RUN_DIR).join(format!("{ifname}.sock"))
 }
 
 fn public_key(key: &Key) -> PublicKey {
@@ -230,124 +215,6 @@ fn apply_now(ifname: &Ifname, changes: &[WgChange]) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A `read_interface_data` running on a worker thread.
-struct PendingRead {
-    ifname: String,
-    rx: mpsc::Receiver<Result<Host, WireguardInterfaceError>>,
-    deadline: Instant,
-}
-
-/// Starts `read_interface_data` on a worker thread; [`PendingRead::wait`] gives up at the
-/// deadline (the library can block or spin when the daemon misbehaves; the thread is then
-/// left behind, holding nothing but the socket).
-fn read_host(ifname: &Ifname, timeout: Duration) -> PendingRead {
-    let (tx, rx) = mpsc::channel();
-    let name = ifname.to_string();
-    thread::spawn(move || {
-        let result = WGApi::<Userspace>::new(name).and_then(|api| api.read_interface_data());
-        let _ = tx.send(result);
-    });
-    PendingRead {
-        ifname: ifname.to_string(),
-        rx,
-        deadline: Instant::now() + timeout,
-    }
-}
-
-impl PendingRead {
-    fn wait(self) -> anyhow::Result<Host> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        let ifname = self.ifname;
-        match self.rx.recv_timeout(left) {
-            Ok(result) => result.map_err(|e| anyhow!("{ifname}: reading WireGuard state: {e}")),
-            Err(_) => bail!("{ifname}: wireguard-go did not answer within {UAPI_TIMEOUT:?}"),
-        }
-    }
-}
-
-/// The UAPI `set` body (without `set=1` and the final blank line) for the WireGuard part of
-/// `changes`: interface keys first, then peers, as UAPI requires.
-pub fn uapi_set(changes: &[WgChange]) -> String {
-    let mut head = String::new();
-    let mut peers = String::new();
-    for change in changes {
-        match change {
-            WgChange::SetPrivateKey { key, .. } => {
-                let k = Key::try_from(key.expose_base64().as_str()).expect("valid key");
-                head.push_str(&format!("private_key={}\n", k.to_lower_hex()));
-            }
-            WgChange::SetListenPort { to, .. } => {
-                head.push_str(&format!("listen_port={to}\n"));
-            }
-            WgChange::AddPeer(p) => {
-                let mut new = peer(p, false);
-                // A new peer has no keepalive: say nothing rather than 0.
-                new.persistent_keepalive_interval = p.keepalive;
-                peers.push_str(&new.as_uapi_update());
-            }
-            WgChange::UpdatePeer { peer: p, fields } => {
-                let clear_psk = fields.contains(&PeerField::PresharedKeyRemoved);
-                peers.push_str(&peer(p, clear_psk).as_uapi_update());
-            }
-            WgChange::RemovePeer { public_key, .. } => {
-                peers.push_str(&Peer::new(Key::new(*public_key.as_bytes())).as_uapi_remove());
-            }
-            _ => {}
-        }
-    }
-    head + &peers
-}
-
-/// The library's peer for `p`: keepalive always explicit (0 turns it off), allowed IPs
-/// replaced, the preshared key zeroed (= none) when asked.
-fn peer(p: &PeerPlan, clear_psk: bool) -> Peer {
-    let mut out = Peer::new(Key::new(*p.public_key.as_bytes()));
-    out.endpoint = p.endpoint;
-    out.persistent_keepalive_interval = Some(p.keepalive.unwrap_or(0));
-    out.allowed_ips = p
-        .allowed_ips
-        .iter()
-        .map(|n| IpAddrMask::new(IpAddr::V4(n.addr()), n.prefix_len()))
-        .collect();
-    if clear_psk {
-        out.preshared_key = Some(Key::new([0; 32]));
-    }
-    out
-}
-
-/// One `set=1` transaction on the interface's UAPI socket; fails on a non-zero errno.
-fn uapi_transaction(ifname: &Ifname, body: &str, timeout: Duration) -> anyhow::Result<()> {
-    let path = socket_path(ifname);
-    let mut sock =
-        UnixStream::connect(&path).with_context(|| format!("connecting to {}", path.display()))?;
-    sock.set_read_timeout(Some(timeout))?;
-    sock.set_write_timeout(Some(timeout))?;
-    let mut msg = String::with_capacity(body.len() + 8);
-    msg.push_str("set=1\n");
-    msg.push_str(body);
-    msg.push('\n');
-    sock.write_all(msg.as_bytes())?;
-    let deadline = Instant::now() + timeout;
-    let mut reader = BufReader::new(sock);
-    let mut line = String::new();
-    while Instant::now() < deadline {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            bail!("wireguard-go closed the socket without an answer");
-        }
-        if let Some(errno) = line.trim().strip_prefix("errno=") {
-            if errno == "0" {
-                return Ok(());
-            }
-            bail!(
-                "wireguard-go refused the change (errno {errno}); what came before it is \
-                 applied, run apply again after fixing the cause"
-            );
-        }
-    }
-    bail!("wireguard-go did not answer within {timeout:?}")
 }
 
 /// Starts `wireguard-go IF` (which daemonizes once the interface and socket exist) and waits,
