@@ -53,10 +53,15 @@ pub fn lock(timeout: Duration) -> anyhow::Result<std::fs::File> {
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
     let deadline = Instant::now() + timeout;
+    let mut told = false;
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(file),
             Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                if !told {
+                    tracing::info!(lock = %path.display(), "waiting for another fabric apply");
+                    told = true;
+                }
                 thread::sleep(Duration::from_millis(20));
             }
             Err(std::fs::TryLockError::WouldBlock) => bail!(
