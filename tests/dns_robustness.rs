@@ -181,3 +181,99 @@ async fn reload_under_load_fails_no_query() {
         "listener closed after shutdown"
     );
 }
+
+/// A burst of queries sent without waiting (answered in batches on Linux): every one gets its
+/// own correct answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_of_queries_all_answered() {
+    let server = start(zone(1), config(&[], vec![])).await;
+    // A receive buffer large enough for every response (the default one overflows).
+    let raw = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    raw.set_recv_buffer_size(2 << 20).unwrap();
+    raw.set_nonblocking(true).unwrap();
+    raw.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    let socket = UdpSocket::from_std(raw.into()).unwrap();
+    const N: u16 = 500;
+    for id in 0..N {
+        let name = if id.is_multiple_of(2) {
+            format!("www.{ORIGIN}")
+        } else {
+            format!("n{id}.{ORIGIN}")
+        };
+        let mut q = query(&name, RecordType::A, Some(1232));
+        q.metadata.id = id;
+        socket
+            .send_to(&q.to_vec().unwrap(), server.addr)
+            .await
+            .unwrap();
+    }
+    let mut seen = vec![false; usize::from(N)];
+    let mut buf = vec![0; 4096];
+    for _ in 0..N {
+        let (len, _) = tokio::time::timeout(WAIT, socket.recv_from(&mut buf))
+            .await
+            .expect("a response is missing")
+            .unwrap();
+        let msg = Message::from_vec(&buf[..len]).unwrap();
+        let id = msg.metadata.id;
+        assert!(
+            !std::mem::replace(&mut seen[usize::from(id)], true),
+            "duplicate {id}"
+        );
+        let expected = if id.is_multiple_of(2) {
+            ResponseCode::NoError
+        } else {
+            ResponseCode::NXDomain
+        };
+        assert_eq!(msg.metadata.response_code, expected, "{id}");
+        let name = msg.queries[0].name().to_ascii();
+        assert_eq!(
+            name.starts_with("www."),
+            id.is_multiple_of(2),
+            "{id} answered for {name}"
+        );
+    }
+    server.stop().await;
+}
+
+/// Shutdown does not wait for queries in flight: with forwarded queries stuck on a silent
+/// upstream (30 s timeout) over UDP and TCP, `serve` still returns within 2 s (`stop`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_is_prompt_with_queries_in_flight() {
+    let (silent, stub, received) = counting_upstream_stub(None).await;
+    let mut cfg = config(&[], vec![silent]);
+    cfg.upstream_timeout = Duration::from_secs(30);
+    let server = start(zone(1), cfg).await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let q = query("stuck.example.org.", RecordType::A, None)
+        .to_vec()
+        .unwrap();
+    socket.send_to(&q, server.addr).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let t = query("stuck-tcp.example.org.", RecordType::A, None)
+        .to_vec()
+        .unwrap();
+    let mut framed = (t.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&t);
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, &framed)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.load(Ordering::Relaxed) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the upstream never saw both queries"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    server.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    stub.abort();
+}

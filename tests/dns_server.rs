@@ -291,6 +291,11 @@ async fn forwarding_refusal_and_upstream_timeout() {
         records[0].starts_with("other.example.org. ") && records[0].ends_with(" IN A 192.0.2.99"),
         "{out}"
     );
+    // Without RD nothing is forwarded.
+    let mut norec = query("www.example.org.", RecordType::A, None);
+    norec.metadata.recursion_desired = false;
+    let msg = udp_ask(server.addr, &norec).await;
+    assert_eq!(msg.metadata.response_code, ResponseCode::Refused);
     // In-zone names are still answered by the server itself.
     let msg = udp_ask(
         server.addr,

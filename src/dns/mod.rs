@@ -25,15 +25,23 @@
 //!   upstreams), ANY, AXFR (refused), other classes, messages with extra records — goes through
 //!   hickory-server's `Catalog` with the same zone loaded into its `InMemoryZoneHandler`.
 //!
+//! Threads: each UDP socket is served by one thread with its own single-threaded Tokio runtime
+//! (on Linux reading and answering queries in batches with `recvmmsg`/`sendmmsg`); TCP and the
+//! general path run on the caller's runtime.
+//!
 //! Access control (`server`): sources outside `allowed_sources` get REFUSED; see the loopback
 //! rule there. UDP responses honour the client's EDNS payload size (512 without EDNS, at most
 //! 1232) and set TC when the answer does not fit; TCP always carries the whole answer.
-//! Per-packet logging is at debug level; socket errors are rate-limited.
+//! Per-packet logging is at debug level; socket errors are rate-limited. hickory-server itself
+//! logs a few per-request events at info level on the general path (e.g. queries with the DO
+//! bit); a daemon should filter `hickory_server=warn`.
 
 mod answers;
 mod encode;
 mod general;
 mod handle;
+#[cfg(target_os = "linux")]
+mod mmsg;
 mod name;
 mod server;
 mod tcp;

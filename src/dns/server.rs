@@ -139,7 +139,9 @@ impl Shared {
                 );
                 Step::Reply
             }
-            Lookup::OutOfZone if self.has_upstreams => Step::General,
+            // Forward only what asks for recursion (RD); the rest is REFUSED right here, as
+            // hickory would, without its per-request log line.
+            Lookup::OutOfZone if self.has_upstreams && packet[2] & 0x01 != 0 => Step::General,
             Lookup::OutOfZone => {
                 wire::write_error(
                     out,
@@ -219,8 +221,9 @@ pub(crate) fn log_limited(what: &str, error: &dyn fmt::Display) {
 
 /// Serves `zone` on the given sockets until `shutdown` is cancelled.
 ///
-/// The caller binds the sockets (see [`super::bind`]); each UDP socket gets one task, each TCP
-/// listener one accept task. Returns `Ok` after shutdown — all tasks, including queries in
+/// The caller binds the sockets (see [`super::bind`]); each UDP socket gets a thread with its
+/// own single-threaded Tokio runtime (one task), each TCP listener one accept task on the
+/// caller's runtime, which also runs the general (hickory) path. Returns `Ok` after shutdown — all tasks, including queries in
 /// flight, are stopped before it returns — or the first socket error that stops a loop.
 pub async fn serve(
     udp: Vec<UdpSocket>,
@@ -230,25 +233,34 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let shared = Arc::new(Shared::new(zone.clone(), &cfg)?);
-    let mut loops = JoinSet::new();
+    // Stops the UDP threads, also if this future is dropped.
+    let stop = CancellationToken::new();
+    let _stop_on_drop = stop.clone().drop_guard();
+    let mut udp_loops = JoinSet::new();
     for socket in udp {
         info!(addr = ?socket.local_addr().ok(), origin = %zone.origin(), "serving DNS over UDP");
-        loops.spawn(udp::run(socket, shared.clone()));
+        udp_loops.spawn(udp::spawn_thread(socket, shared.clone(), stop.clone())?);
     }
+    let mut tcp_loops = JoinSet::new();
     for listener in tcp {
         info!(addr = ?listener.local_addr().ok(), origin = %zone.origin(), "serving DNS over TCP");
-        loops.spawn(tcp::run(listener, shared.clone()));
+        tcp_loops.spawn(tcp::run(listener, shared.clone()));
     }
+    let ended = |ended: Result<std::io::Result<()>, tokio::task::JoinError>| match ended {
+        Ok(Ok(())) => Err(anyhow::anyhow!("a DNS socket loop ended unexpectedly")),
+        Ok(Err(error)) => Err(anyhow::Error::new(error).context("DNS socket failed")),
+        Err(error) => Err(anyhow::anyhow!("DNS socket task failed: {error}")),
+    };
     let result = tokio::select! {
         _ = shutdown.cancelled() => Ok(()),
-        Some(ended) = loops.join_next() => match ended {
-            Ok(Ok(())) => Err(anyhow::anyhow!("a DNS socket loop ended unexpectedly")),
-            Ok(Err(error)) => Err(anyhow::Error::new(error).context("DNS socket failed")),
-            Err(error) => Err(anyhow::anyhow!("DNS socket task failed: {error}")),
-        },
+        Some(end) = udp_loops.join_next() => ended(end),
+        Some(end) = tcp_loops.join_next() => ended(end),
     };
-    // Aborting a loop drops its JoinSet of connections / in-flight queries, aborting those too.
-    loops.shutdown().await;
+    stop.cancel();
+    // Aborting a TCP loop drops its JoinSet of connections, aborting those too; the UDP
+    // threads return at `stop` and drop their in-flight queries.
+    tcp_loops.shutdown().await;
+    while udp_loops.join_next().await.is_some() {}
     info!("DNS server stopped");
     result
 }

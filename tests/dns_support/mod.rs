@@ -6,6 +6,10 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -191,16 +195,27 @@ pub async fn tcp_ask(server: SocketAddr, msg: &Message) -> Message {
 }
 
 /// A tiny upstream resolver on 127.0.0.1: answers every A query with `answer` (TTL 60), or
-/// stays silent when `answer` is `None`. Aborted when the returned handle is dropped/aborted.
+/// stays silent when `answer` is `None`. Aborted when the returned handle is aborted.
 pub async fn upstream_stub(answer: Option<std::net::Ipv4Addr>) -> (SocketAddr, JoinHandle<()>) {
+    let (addr, task, _) = counting_upstream_stub(answer).await;
+    (addr, task)
+}
+
+/// [`upstream_stub`] that also counts the queries it received.
+pub async fn counting_upstream_stub(
+    answer: Option<std::net::Ipv4Addr>,
+) -> (SocketAddr, JoinHandle<()>, Arc<AtomicUsize>) {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
     let task = tokio::spawn(async move {
         let mut buf = vec![0; 4096];
         loop {
             let Ok((len, src)) = socket.recv_from(&mut buf).await else {
                 return;
             };
+            counter.fetch_add(1, Ordering::Relaxed);
             let (Some(ip), Ok(request)) = (answer, Message::from_vec(&buf[..len])) else {
                 continue;
             };
@@ -219,7 +234,7 @@ pub async fn upstream_stub(answer: Option<std::net::Ipv4Addr>) -> (SocketAddr, J
             let _ = socket.send_to(&response.to_vec().unwrap(), src).await;
         }
     });
-    (addr, task)
+    (addr, task, received)
 }
 
 /// Runs `dig` against the server; fails loudly if dig is not installed.
