@@ -6,6 +6,10 @@
 //! against n log n.
 
 use std::process::Command;
+
+/// Same allocator as the fabric binary (src/main.rs), so the figures match the product.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use base64::Engine;

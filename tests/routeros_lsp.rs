@@ -184,8 +184,15 @@ fn hand_written_scripts_in_routeros_dir_pass_routeros_lsp() {
         .filter(|p| p.extension().is_some_and(|e| e == "rsc"))
         .collect();
     assert!(!scripts.is_empty(), "no .rsc under {}", dir.display());
-    let failing: Vec<String> = scripts.iter().flat_map(|p| check_routeros_file(p, "routeros-v7")).collect();
-    assert!(failing.is_empty(), "routeros-lsp findings:\n{}", failing.join("\n"));
+    let failing: Vec<String> = scripts
+        .iter()
+        .flat_map(|p| check_routeros_file(p, "routeros-v7"))
+        .collect();
+    assert!(
+        failing.is_empty(),
+        "routeros-lsp findings:\n{}",
+        failing.join("\n")
+    );
 }
 
 // --- The checker itself, on hand-written scripts (so it is known to pass and to fail). ---
