@@ -13,11 +13,23 @@ struct Live {
     names: fabric::apply::node::PeerNames,
     secrets: fabric::render::Secrets,
     backend: Box<dyn fabric::apply::WgBackend>,
+    /// `apply` holds the node's apply lock from before its first read to the end.
+    _lock: Option<std::fs::File>,
 }
 
 /// Topology, secrets and plan of the node named in `live`, and the backend to reach it.
-fn live_setup(live: &LiveArgs) -> anyhow::Result<Result<Live, Findings>> {
+fn live_setup(live: &LiveArgs, lock: bool) -> anyhow::Result<Result<Live, Findings>> {
     let start = std::time::Instant::now();
+    let backend = fabric::apply::node::backend(backend_kind(live.backend))?;
+    // Userspace is the only backend, so its run directory holds the lock.
+    let lock = if lock {
+        Some(fabric::apply::userspace::lock(
+            fabric::apply::userspace::LOCK_TIMEOUT,
+        )?)
+    } else {
+        None
+    };
+    backend.prefetch();
     let t = match shell::topology::read(&live.topology.topology)? {
         Ok(t) => t,
         Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
@@ -44,7 +56,8 @@ fn live_setup(live: &LiveArgs) -> anyhow::Result<Result<Live, Findings>> {
         node,
         names,
         secrets: secret_values,
-        backend: fabric::apply::node::backend(backend_kind(live.backend))?,
+        backend,
+        _lock: lock,
     }))
 }
 
@@ -54,7 +67,8 @@ pub fn plan(live: LiveArgs) -> anyhow::Result<Result<(), Findings>> {
         names,
         secrets,
         backend,
-    } = match live_setup(&live)? {
+        ..
+    } = match live_setup(&live, false)? {
         Ok(s) => s,
         Err(f) => return Ok(Err(f)),
     };
@@ -86,7 +100,8 @@ pub fn apply(live: LiveArgs) -> anyhow::Result<Result<(), Findings>> {
         names,
         secrets,
         mut backend,
-    } = match live_setup(&live)? {
+        _lock,
+    } = match live_setup(&live, true)? {
         Ok(s) => s,
         Err(f) => return Ok(Err(f)),
     };
@@ -214,7 +229,7 @@ pub fn rest_standin(args: RestStandinArgs) -> anyhow::Result<()> {
         .with_context(|| format!("node {} is not in the topology", args.node))?;
     let ifnames: Vec<_> = node.interfaces.iter().map(|i| i.plane.clone()).collect();
     let store = standin::import_live(
-        &fabric::apply::userspace::UserspaceBackend,
+        &fabric::apply::userspace::UserspaceBackend::default(),
         &ifnames,
         &names,
     )?;

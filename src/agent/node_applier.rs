@@ -33,6 +33,10 @@ pub struct NodeApplier {
 
 impl super::Applier for NodeApplier {
     fn apply(&mut self, layout: &str) -> anyhow::Result<Vec<String>> {
+        let mut backend = node::backend(self.backend)?;
+        // The same lock as `fabric apply`: an operator's apply and the agent never interleave.
+        let _lock = crate::apply::userspace::lock(crate::apply::userspace::LOCK_TIMEOUT)?;
+        backend.prefetch();
         let t = match topology::read(&self.topology)? {
             Ok(t) => t,
             Err(invalid) => bail!("{invalid}"),
@@ -43,7 +47,6 @@ impl super::Applier for NodeApplier {
         let Some(me) = plan.nodes.get(&self.node) else {
             bail!("node {} is not in the topology", self.node);
         };
-        let mut backend = node::backend(self.backend)?;
         let reports = node::apply(backend.as_mut(), me, &secrets, &names)?;
         let mut lines: Vec<String> = reports
             .iter()
