@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 cargo build --release --quiet
 case "${1:-}" in
   up) shift; exec target/release/fabric lab up -t topology.yaml "$@" ;;
-  "") echo "usage: $0 up [--layout L] | down | status | exec NODE -- CMD..." >&2; exit 2 ;;
+  "") echo "usage: $0 up [--layout L] [--rest-standins] | down | status | exec NODE -- CMD..." >&2; exit 2 ;;
   *) exec target/release/fabric lab "$@" ;;
 esac
