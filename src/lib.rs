@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod diag;
 pub mod dns;
+pub mod failover;
 pub mod lab;
 pub mod model;
 pub mod plan;

@@ -137,7 +137,14 @@ pub fn policy(
             key,
         )
     };
-    let interval = int(f, r.interval_ms, DEFAULT_INTERVAL_MS, "interval_ms", 10, 60_000);
+    let interval = int(
+        f,
+        r.interval_ms,
+        DEFAULT_INTERVAL_MS,
+        "interval_ms",
+        10,
+        60_000,
+    );
     let timeout = int(
         f,
         r.probe_timeout_ms,
@@ -165,7 +172,14 @@ pub fn policy(
         1,
         SIGNALS,
     );
-    let hold_down = int(f, r.hold_down_s, DEFAULT_HOLD_DOWN_S, "hold_down_s", 0, 86_400);
+    let hold_down = int(
+        f,
+        r.hold_down_s,
+        DEFAULT_HOLD_DOWN_S,
+        "hold_down_s",
+        0,
+        86_400,
+    );
     let stable = int(f, r.stable_s, DEFAULT_STABLE_S, "stable_s", 1, 86_400);
     let failback = match r.failback.as_deref() {
         None | Some("manual") => Some(Failback::Manual),
