@@ -95,6 +95,60 @@ pub enum Command {
         #[command(flatten)]
         live: LiveArgs,
     },
+    /// The controller daemon: health checks on the watched hub, failover decisions (epoch
+    /// persisted in --state-dir), apply to this node's interfaces, DNS, control socket.
+    /// Policy: the topology's `failover` section. SIGHUP reloads.
+    Serve {
+        #[command(flatten)]
+        topology: TopologyArg,
+        #[command(flatten)]
+        secrets: SecretsArg,
+        /// Where state.json (epoch, layout) is kept.
+        #[arg(long, default_value = "/var/lib/fabric")]
+        state_dir: PathBuf,
+        #[command(flatten)]
+        control: ControlArg,
+        /// DNS listen address (repeatable); default: the access-plane hub's addresses, port 53.
+        #[arg(long)]
+        dns_listen: Vec<SocketAddr>,
+        /// Do not serve DNS.
+        #[arg(long)]
+        no_dns: bool,
+        /// UDP sockets per DNS address (SO_REUSEPORT).
+        #[arg(long, default_value_t = 2)]
+        udp_sockets: usize,
+    },
+    /// Ask the running daemon to switch to a layout now (automatic decisions pause until
+    /// `fabric failback`). --dry-run prints the actions and interface changes only.
+    Failover {
+        /// The layout to switch to.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Ask the running daemon to return to the primary layout.
+    Failback {
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Show the running daemon's epoch, layout, phase and last health round.
+    Status {
+        #[command(flatten)]
+        control: ControlArg,
+    },
+}
+
+/// Where the daemon's control socket is.
+#[derive(Debug, Args)]
+pub struct ControlArg {
+    /// The control socket of `fabric serve`.
+    #[arg(long, default_value = "/run/fabric/control.sock")]
+    pub control: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

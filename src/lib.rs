@@ -4,6 +4,7 @@
 //! → [`plan`] → [`render`] (files) / apply / [`dns`]. Everything up to the renderers is pure.
 
 pub mod apply;
+pub mod daemon;
 pub mod diag;
 pub mod dns;
 pub mod failover;

@@ -142,8 +142,97 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 }
             }
         },
+        Command::Serve {
+            topology,
+            secrets,
+            state_dir,
+            control,
+            dns_listen,
+            no_dns,
+            udp_sockets,
+        } => {
+            if let Err(e) = fabric::daemon::load::load(
+                &topology.topology,
+                &secrets
+                    .secrets
+                    .clone()
+                    .unwrap_or_else(|| shell::topology::default_secrets_dir(&topology.topology)),
+            ) && let Some(invalid) = e.downcast_ref::<shell::topology::Invalid>()
+            {
+                return Ok(Err(Findings(invalid.to_string())));
+            }
+            let opts = fabric::daemon::ServeOptions {
+                secrets: secrets
+                    .secrets
+                    .unwrap_or_else(|| shell::topology::default_secrets_dir(&topology.topology)),
+                topology: topology.topology,
+                state_dir,
+                control: control.control,
+                dns_listen,
+                dns: !no_dns,
+                udp_sockets,
+            };
+            serve(opts)?;
+        }
+        Command::Failover {
+            to,
+            dry_run,
+            control,
+        } => {
+            return control_call(
+                &control.control,
+                &fabric::daemon::control::Request::Failover { to, dry_run },
+            );
+        }
+        Command::Failback { dry_run, control } => {
+            return control_call(
+                &control.control,
+                &fabric::daemon::control::Request::Failback { dry_run },
+            );
+        }
+        Command::Status { control } => {
+            return control_call(&control.control, &fabric::daemon::control::Request::Status);
+        }
         Command::Plan { live } => return live::plan(live),
         Command::Apply { live } => return live::apply(live),
     }
     Ok(Ok(()))
+}
+
+/// `fabric serve` with the real backend, probes and a log-only fencer.
+fn serve(opts: fabric::daemon::ServeOptions) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let backend = fabric::apply::node::backend(fabric::apply::node::BackendKind::Auto)?;
+    let (published, _keep) = tokio::sync::watch::channel(fabric::failover::Published {
+        epoch: 0,
+        layout: String::new(),
+    });
+    let plugins = fabric::daemon::Plugins {
+        backend: std::sync::Arc::new(std::sync::Mutex::new(backend)),
+        fencer: Box::new(fabric::daemon::decider::LogFencer),
+        probes: Box::new(fabric::daemon::monitor::real_probes),
+        published,
+    };
+    runtime.block_on(fabric::daemon::run(
+        opts,
+        plugins,
+        tokio_util::sync::CancellationToken::new(),
+    ))
+}
+
+/// Sends one request to the daemon; prints its answer. A refused request exits 1.
+fn control_call(
+    path: &std::path::Path,
+    req: &fabric::daemon::control::Request,
+) -> anyhow::Result<Result<(), Findings>> {
+    let answer = fabric::daemon::control::call(path, req, std::time::Duration::from_secs(60))?;
+    if answer.ok {
+        print!("{}", answer.text);
+        Ok(Ok(()))
+    } else {
+        Ok(Err(Findings(answer.text)))
+    }
 }
