@@ -1,5 +1,6 @@
 //! Health probes behind the [`Probe`] trait: ICMP echo over a datagram ICMP socket (no
-//! CAP_NET_RAW: the kernel's "ping socket", allowed by `net.ipv4.ping_group_range`) and the
+//! CAP_NET_RAW: the kernel's "ping socket", allowed by `net.ipv4.ping_group_range`; a raw
+//! socket when that range excludes us and we hold CAP_NET_RAW) and the
 //! WireGuard handshake age of a peer read through wireguard-go's UAPI socket. [`FakeProbe`]
 //! answers from a script for tests.
 
@@ -33,13 +34,25 @@ pub struct IcmpProbe {
     count: u8,
     socket: UdpSocket,
     seq: u16,
+    /// Raw socket: we set the identifier and checksum, and replies carry the IP header.
+    raw: Option<u16>,
 }
 
 impl IcmpProbe {
     pub fn new(name: &'static str, target: Ipv4Addr, count: u8) -> anyhow::Result<IcmpProbe> {
-        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4)).context(
-            "opening an ICMP datagram socket (is this group inside net.ipv4.ping_group_range?)",
-        )?;
+        let (s, raw) = match Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4)) {
+            Ok(s) => (s, None),
+            Err(dgram) => {
+                let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).with_context(
+                    || format!(
+                        "opening an ICMP socket: datagram refused ({dgram}: this group is outside \
+                         net.ipv4.ping_group_range), raw refused (no CAP_NET_RAW)"
+                    ),
+                )?;
+                let id = (std::process::id() as u16) ^ u16::from(target.octets()[3]) << 8;
+                (s, Some(id))
+            }
+        };
         s.set_nonblocking(true)?;
         let socket = UdpSocket::from_std(std::net::UdpSocket::from(s))?;
         Ok(IcmpProbe {
@@ -48,16 +61,39 @@ impl IcmpProbe {
             count: count.max(1),
             socket,
             seq: 0,
+            raw,
         })
     }
 
-    /// Echo request with `seq`; the kernel fills in the identifier and checksum.
-    fn request(seq: u16) -> [u8; 16] {
+    /// Echo request with `seq`. On a datagram socket the kernel fills in the identifier and
+    /// checksum; on a raw socket we do.
+    fn request(&self, seq: u16) -> [u8; 16] {
         let mut p = [0u8; 16];
         p[0] = 8; // echo request
         p[6..8].copy_from_slice(&seq.to_be_bytes());
         p[8..16].copy_from_slice(b"fabricHC");
+        if let Some(id) = self.raw {
+            p[4..6].copy_from_slice(&id.to_be_bytes());
+            let sum = checksum(&p);
+            p[2..4].copy_from_slice(&sum.to_be_bytes());
+        }
         p
+    }
+
+    /// The echo reply's (identifier, sequence) in a received packet, if it is one.
+    fn reply(&self, buf: &[u8]) -> Option<(u16, u16)> {
+        let icmp = match self.raw {
+            None => buf,
+            Some(_) => buf.get(usize::from(buf.first()? & 0x0f) * 4..)?,
+        };
+        if icmp.len() < 8 || icmp[0] != 0 {
+            return None;
+        }
+        let id = u16::from_be_bytes([icmp[4], icmp[5]]);
+        if self.raw.is_some_and(|mine| mine != id) {
+            return None;
+        }
+        Some((id, u16::from_be_bytes([icmp[6], icmp[7]])))
     }
 }
 
@@ -73,7 +109,7 @@ impl Probe for IcmpProbe {
         let mut sent = 0;
         for _ in 0..self.count {
             self.seq = self.seq.wrapping_add(1);
-            if self.socket.send_to(&Self::request(self.seq), dest).await.is_ok() {
+            if self.socket.send_to(&self.request(self.seq), dest).await.is_ok() {
                 sent += 1;
             }
         }
@@ -82,22 +118,19 @@ impl Probe for IcmpProbe {
         }
         let mine = |s: u16| s.wrapping_sub(first).wrapping_sub(1) < u16::from(self.count);
         let wait = async {
-            let mut buf = [0u8; 64];
+            let mut buf = [0u8; 128];
             loop {
                 match self.socket.recv_from(&mut buf).await {
-                    Ok((n, SocketAddr::V4(from)))
-                        if n >= 8
-                            && buf[0] == 0
-                            && *from.ip() == self.target
-                            && mine(u16::from_be_bytes([buf[6], buf[7]])) =>
-                    {
-                        return;
+                    Ok((n, SocketAddr::V4(from))) if *from.ip() == self.target => {
+                        if self.reply(&buf[..n]).is_some_and(|(_, seq)| mine(seq)) {
+                            return;
+                        }
                     }
-                    Ok(_) => continue, // a late reply of an earlier round
+                    Ok(_) => {} // a late reply of an earlier round, or another host
                     Err(_) => {
                         // ICMP errors (host unreachable) come back as socket errors; keep
                         // waiting for a real reply until the deadline.
-                        tokio::task::yield_now().await;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                 }
             }
@@ -107,6 +140,18 @@ impl Probe for IcmpProbe {
             Err(_) => Signal::Bad,
         }
     }
+}
+
+/// The Internet checksum (RFC 1071).
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
 }
 
 /// Handshake age of `peer` on `ifname`: bad after [`HANDSHAKE_STALE`], unknown before the
@@ -171,5 +216,25 @@ impl Probe for FakeProbe {
 
     async fn probe(&mut self, _timeout: Duration) -> Signal {
         *self.verdict.lock().expect("not poisoned")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn checksum_matches_rfc1071_example() {
+        // RFC 1071 §3: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2; the checksum is its complement.
+        assert_eq!(super::checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), !0xddf2);
+    }
+
+    #[tokio::test]
+    async fn icmp_probe_to_loopback_is_good() {
+        use super::{IcmpProbe, Probe, Signal};
+        use std::time::Duration;
+        let Ok(mut p) = IcmpProbe::new("lo", "127.0.0.1".parse().unwrap(), 3) else {
+            panic!("PRIVILEGED TEST CANNOT RUN: no ICMP socket (needs ping_group_range or root)");
+        };
+        assert_eq!(p.probe(Duration::from_millis(500)).await, Signal::Good);
+        assert_eq!(p.probe(Duration::from_millis(500)).await, Signal::Good);
     }
 }
