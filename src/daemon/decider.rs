@@ -31,7 +31,10 @@ pub struct LogFencer;
 
 impl Fencer for LogFencer {
     fn fence(&mut self, node: &str, _: &Loaded) -> anyhow::Result<()> {
-        tracing::warn!(node, "fence requested; no RouterOS client configured, skipped");
+        tracing::warn!(
+            node,
+            "fence requested; no RouterOS client configured, skipped"
+        );
         Ok(())
     }
 }
@@ -113,7 +116,8 @@ impl Decider {
                     .context("persisting the epoch; not acting on the decision")?;
                     self.state = next.clone();
                     tracing::warn!(epoch, layout, ?input, "layout decision persisted");
-                    self.decisions.push(format!("epoch {epoch}: {layout} ({})", describe(&input)));
+                    self.decisions
+                        .push(format!("epoch {epoch}: {layout} ({})", describe(&input)));
                 }
                 Action::Fence { node } => {
                     if let Err(e) = self.fencer.fence(node, &self.loaded) {
@@ -174,7 +178,10 @@ impl Decider {
             Ok(actions) => Response {
                 ok: true,
                 text: lines(&actions)
-                    + &format!("now: epoch {} layout {}\n", self.state.epoch, self.state.layout),
+                    + &format!(
+                        "now: epoch {} layout {}\n",
+                        self.state.epoch, self.state.layout
+                    ),
             },
             Err(e) => Response {
                 ok: false,
@@ -239,11 +246,7 @@ impl Decider {
         };
         let mut out = format!(
             "epoch {}\nlayout {}\nphase {phase}\nwatch {} (target {}, failback {:?})\n",
-            self.state.epoch,
-            self.state.layout,
-            p.watch,
-            p.target,
-            p.failback
+            self.state.epoch, self.state.layout, p.watch, p.target, p.failback
         );
         if let Some((at, obs)) = &self.last_round {
             let signals: BTreeMap<_, _> = obs.signals.iter().cloned().collect();

@@ -70,9 +70,9 @@ pub async fn run(
     let now = Instant::now();
     let state = match state_file::read(&opts.state_dir)? {
         Some(p) => {
-            loaded.layout(&p.layout).with_context(|| {
-                format!("the persisted layout of epoch {} is gone", p.epoch)
-            })?;
+            loaded
+                .layout(&p.layout)
+                .with_context(|| format!("the persisted layout of epoch {} is gone", p.epoch))?;
             info!(epoch = p.epoch, layout = %p.layout, "resuming persisted state");
             State::resume(&p, &primary, now)
         }
@@ -149,7 +149,10 @@ pub async fn run(
                 if age < every.as_millis() as u64 {
                     let _ = notify::notify("WATCHDOG=1");
                 } else {
-                    warn!(age_ms = age, "decider loop stalled; withholding the watchdog ping");
+                    warn!(
+                        age_ms = age,
+                        "decider loop stalled; withholding the watchdog ping"
+                    );
                 }
             }
         });

@@ -109,7 +109,12 @@ impl Probe for IcmpProbe {
         let mut sent = 0;
         for _ in 0..self.count {
             self.seq = self.seq.wrapping_add(1);
-            if self.socket.send_to(&self.request(self.seq), dest).await.is_ok() {
+            if self
+                .socket
+                .send_to(&self.request(self.seq), dest)
+                .await
+                .is_ok()
+            {
                 sent += 1;
             }
         }
@@ -224,7 +229,10 @@ mod tests {
     #[test]
     fn checksum_matches_rfc1071_example() {
         // RFC 1071 §3: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2; the checksum is its complement.
-        assert_eq!(super::checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), !0xddf2);
+        assert_eq!(
+            super::checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            !0xddf2
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,433 @@
+//! `fabric serve` end to end in the netns lab (root): the controller runs in vps01's
+//! namespace; CHR01's underlay veth is cut in the inet namespace → the controller fails over
+//! to the policy's target within a bound, persists the epoch, and vps01's own wg0 follows
+//! (`chr02`: its peer is CHR02 and CHR02's tunnel address answers; `split-role`: vps01 is the
+//! wg0 hub). Manual `fabric failover --to split-role` + `fabric failback`; `kill -9` after a
+//! persisted epoch → the restarted controller resumes it; a bad topology on SIGHUP keeps the
+//! old one; 30 % random loss on CHR01's underlay (nftables) → no failover.
+//! Traffic stays inside the lab's namespaces (TEST-NET underlay). Labs are torn down on drop.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use support::netns::{poll_until, require_root};
+
+const FABRIC: &str = env!("CARGO_BIN_EXE_fabric");
+/// Labs boot several wireguard-go processes each; one at a time keeps timings honest.
+static ONE_LAB: Mutex<()> = Mutex::new(());
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A lab plus a controller in vps01's namespace; everything is torn down on drop.
+struct Lab {
+    prefix: String,
+    dir: tempfile::TempDir,
+    topology: PathBuf,
+    serve: Option<Child>,
+}
+
+impl Lab {
+    /// Boots the lab with the shipped topology, `failover.target` replaced by `target`.
+    fn up(tag: &str, target: &str) -> Lab {
+        require_root();
+        let prefix = format!("f{}{tag}", std::process::id() % 100_000);
+        let dir = tempfile::tempdir().unwrap();
+        let shipped =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("topology.yaml"))
+                .unwrap();
+        let topology = dir.path().join("topology.yaml");
+        std::fs::write(
+            &topology,
+            shipped.replacen("  target: chr02 ", &format!("  target: {target} "), 1),
+        )
+        .unwrap();
+        let lab = Lab {
+            prefix,
+            dir,
+            topology,
+            serve: None,
+        };
+        let out = lab.lab(&["up", "-t", lab.topology.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "lab up: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        lab
+    }
+
+    fn lab(&self, args: &[&str]) -> Output {
+        Command::new(FABRIC)
+            .args(["lab", "--prefix", &self.prefix])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn exec(&self, node: &str, cmd: &[&str]) -> Output {
+        let mut args = vec!["exec", node, "--"];
+        args.extend_from_slice(cmd);
+        self.lab(&args)
+    }
+
+    fn control(&self) -> PathBuf {
+        self.dir.path().join("control.sock")
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("serve.log")
+    }
+
+    /// Starts `fabric serve` in vps01's namespace. The child *is* the daemon (the namespace
+    /// wrapper execs), so its PID is the daemon's.
+    fn start_serve(&mut self) {
+        let ns = fabric::lab::Ns::new(
+            format!("{}-vps01", self.prefix),
+            &fabric::lab::root(&self.prefix),
+        );
+        let secrets = fabric::lab::root(&self.prefix).join("secrets");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log())
+            .unwrap();
+        let child = ns
+            .command(&[
+                FABRIC,
+                "serve",
+                "-t",
+                self.topology.to_str().unwrap(),
+                "--secrets",
+                secrets.to_str().unwrap(),
+                "--state-dir",
+                self.state_dir().to_str().unwrap(),
+                "--control",
+                self.control().to_str().unwrap(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.serve = Some(child);
+        let ok = poll_until(Duration::from_secs(15), Duration::from_millis(50), || {
+            self.status().is_some_and(|s| s.contains("last round"))
+        });
+        assert!(ok, "fabric serve did not come up:\n{}", self.log_text());
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+
+    /// `fabric status` output, or None when the daemon does not answer.
+    fn status(&self) -> Option<String> {
+        let out = self.fabric(&["status"]);
+        out.status.success().then(|| text(&out.stdout))
+    }
+
+    /// `fabric ARGS --control SOCK`.
+    fn fabric(&self, args: &[&str]) -> Output {
+        Command::new(FABRIC)
+            .args(args)
+            .args(["--control", self.control().to_str().unwrap()])
+            .output()
+            .unwrap()
+    }
+
+    fn persisted(&self) -> Option<(u64, String)> {
+        let t = std::fs::read_to_string(self.state_dir().join("state.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&t).ok()?;
+        Some((v["epoch"].as_u64()?, v["layout"].as_str()?.to_string()))
+    }
+
+    /// Waits until the persisted state is `(epoch, layout)`; returns how long it took.
+    fn wait_persisted(&self, epoch: u64, layout: &str, within: Duration) -> Duration {
+        let start = Instant::now();
+        let ok = poll_until(within, Duration::from_millis(10), || {
+            self.persisted() == Some((epoch, layout.to_string()))
+        });
+        assert!(
+            ok,
+            "no epoch {epoch} / {layout} within {within:?}: {:?}\n{}",
+            self.persisted(),
+            self.log_text()
+        );
+        start.elapsed()
+    }
+
+    /// The underlay veth of `node` in the inet namespace (`ip route get` its endpoint).
+    fn underlay_link(&self, endpoint: &str) -> String {
+        let out = Command::new("ip")
+            .args([
+                "-n",
+                &format!("{}-inet", self.prefix),
+                "route",
+                "get",
+                endpoint,
+            ])
+            .output()
+            .unwrap();
+        let route = text(&out.stdout);
+        let mut words = route.split_whitespace();
+        words.find(|w| *w == "dev");
+        words.next().expect("a dev in `ip route get`").to_string()
+    }
+
+    fn inet(&self, args: &[&str]) {
+        let out = Command::new("ip")
+            .args(["-n", &format!("{}-inet", self.prefix)])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ip {args:?}: {}", text(&out.stderr));
+    }
+
+    fn wg(&self, args: &[&str]) -> String {
+        let mut cmd = vec!["wg", "show"];
+        cmd.extend_from_slice(args);
+        let out = self.exec("vps01", &cmd);
+        assert!(out.status.success(), "wg show: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// Pings from vps01 until one reply or the deadline.
+    fn vps01_reaches(&self, addr: &str) -> bool {
+        poll_until(Duration::from_secs(10), Duration::from_millis(10), || {
+            self.exec("vps01", &["ping", "-c1", "-W1", addr])
+                .status
+                .success()
+        })
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.serve.take() {
+            c.kill().unwrap(); // SIGKILL, by PID
+            c.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.kill9();
+        let _ = self.lab(&["down"]);
+    }
+}
+
+#[test]
+fn cut_hub_underlay_fails_over_to_chr02_and_restart_resumes_the_epoch() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::up("a", "chr02");
+    lab.start_serve();
+    assert!(lab.status().unwrap().contains("layout primary"));
+    let link = lab.underlay_link("203.0.113.10");
+    let cut = Instant::now();
+    lab.inet(&["link", "set", &link, "down"]);
+    let took = lab.wait_persisted(1, "chr02", Duration::from_secs(3));
+    eprintln!(
+        "chr02: failover persisted {:.3} s after the cut",
+        took.as_secs_f64()
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "detection took {took:?}"
+    );
+    let endpoints = lab.wg(&["wg0", "endpoints"]);
+    assert!(
+        endpoints.contains("203.0.113.20:51820") && !endpoints.contains("203.0.113.10"),
+        "vps01's wg0 must point at chr02: {endpoints}"
+    );
+    assert!(
+        lab.vps01_reaches("10.0.12.2"),
+        "vps01 reaches chr02 over wg0"
+    );
+    eprintln!(
+        "chr02: vps01 → chr02 over wg0 {:.3} s after the cut",
+        cut.elapsed().as_secs_f64()
+    );
+    let status = lab.status().unwrap();
+    assert!(
+        status.contains("epoch 1") && status.contains("layout chr02"),
+        "{status}"
+    );
+
+    // kill -9 after the epoch was persisted; the restart resumes it and stays put (manual
+    // failback), even though chr01 is back by now.
+    lab.kill9();
+    lab.inet(&["link", "set", &link, "up"]);
+    lab.start_serve();
+    let status = lab.status().unwrap();
+    assert!(
+        status.contains("epoch 1") && status.contains("layout chr02"),
+        "restart must resume epoch 1 on chr02: {status}"
+    );
+    assert!(lab.log_text().contains("resuming persisted state"));
+    assert_eq!(lab.persisted(), Some((1, "chr02".into())));
+    assert!(lab.wg(&["wg0", "endpoints"]).contains("203.0.113.20:51820"));
+}
+
+#[test]
+fn cut_hub_underlay_with_split_role_target_makes_vps01_the_wg0_hub() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::up("b", "split-role");
+    lab.start_serve();
+    let link = lab.underlay_link("203.0.113.10");
+    lab.inet(&["link", "set", &link, "down"]);
+    let took = lab.wait_persisted(1, "split-role", Duration::from_secs(3));
+    eprintln!(
+        "split-role: failover persisted {:.3} s after the cut",
+        took.as_secs_f64()
+    );
+    let port = lab.wg(&["wg0", "listen-port"]);
+    assert_eq!(port.trim(), "51820");
+    let peers = lab.wg(&["wg0", "allowed-ips"]);
+    for spoke in ["10.0.12.30/32", "10.0.12.31/32", "10.0.12.1/32"] {
+        assert!(
+            peers.contains(spoke),
+            "vps01 as wg0 hub has a peer for {spoke}: {peers}"
+        );
+    }
+    assert!(
+        !peers.contains("10.0.12.0/24"),
+        "vps01 is no longer a spoke (no peer carries the whole wg0 subnet): {peers}"
+    );
+    assert!(
+        lab.vps01_reaches("10.0.12.20"),
+        "the new hub's tunnel address answers"
+    );
+}
+
+#[test]
+fn manual_failover_to_split_role_then_failback_returns_to_primary() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::up("c", "chr02");
+    lab.start_serve();
+
+    let dry = lab.fabric(&["failover", "--to", "split-role", "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let dry = text(&dry.stdout);
+    assert!(
+        dry.contains("persist epoch 1 layout split-role") && dry.contains("+ peer z640"),
+        "{dry}"
+    );
+    assert_eq!(lab.persisted(), None, "a dry run persists nothing");
+    assert!(lab.wg(&["wg0", "endpoints"]).contains("203.0.113.10:51820"));
+
+    let unknown = lab.fabric(&["failover", "--to", "nowhere"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("layout \"nowhere\" is not defined"));
+
+    let out = lab.fabric(&["failover", "--to", "split-role"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("now: epoch 1 layout split-role"));
+    assert_eq!(lab.persisted(), Some((1, "split-role".into())));
+    assert_eq!(lab.wg(&["wg0", "listen-port"]).trim(), "51820");
+    assert!(lab.wg(&["wg0", "allowed-ips"]).contains("10.0.12.30/32"));
+    assert!(lab.status().unwrap().contains("phase manual"));
+
+    // SIGHUP with a broken topology: logged, the old one kept, the daemon keeps answering.
+    let good = std::fs::read_to_string(&lab.topology).unwrap();
+    std::fs::write(
+        &lab.topology,
+        good.replacen("  target: chr02 ", "  target: nope ", 1),
+    )
+    .unwrap();
+    let pid = lab.serve.as_ref().unwrap().id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let logged = poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        lab.log_text()
+            .contains("reload failed; keeping the old topology")
+    });
+    assert!(logged, "{}", lab.log_text());
+    std::fs::write(&lab.topology, good).unwrap();
+
+    let out = lab.fabric(&["failback"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(lab.persisted(), Some((2, "primary".into())));
+    let endpoints = lab.wg(&["wg0", "endpoints"]);
+    assert!(
+        endpoints.contains("203.0.113.10:51820"),
+        "back on chr01: {endpoints}"
+    );
+    assert!(
+        lab.vps01_reaches("10.0.12.1"),
+        "vps01 reaches chr01 over wg0 again"
+    );
+    let status = lab.status().unwrap();
+    assert!(
+        status.contains("epoch 2") && status.contains("phase healthy"),
+        "{status}"
+    );
+}
+
+/// 30 % random loss in each direction on CHR01's underlay link (nftables `numgen random`)
+/// for 20 s with the default policy → no failover (the 2-minute figure is in
+/// src/validate/failover.rs; 200 rounds here, p ≈ 10⁻⁵).
+#[test]
+fn thirty_percent_loss_on_hub_underlay_does_not_fail_over() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::up("d", "chr02");
+    lab.start_serve();
+    let link = lab.underlay_link("203.0.113.10");
+    let rules = format!(
+        "table inet fabric_loss {{\n chain lossy {{\n  type filter hook forward priority 0; policy accept;\n  iifname \"{link}\" numgen random mod 100 < 30 drop\n  oifname \"{link}\" numgen random mod 100 < 30 drop\n }}\n}}\n"
+    );
+    let mut nft = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &format!("{}-inet", lab.prefix),
+            "nft",
+            "-f",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    nft.stdin
+        .take()
+        .unwrap()
+        .write_all(rules.as_bytes())
+        .unwrap();
+    assert!(nft.wait().unwrap().success(), "nft rules");
+    let mut lossy_rounds = 0;
+    // Watch for 20 s: the poll ends early only if the controller fails over.
+    let failed_over = poll_until(Duration::from_secs(20), Duration::from_millis(50), || {
+        let s = lab.status().expect("daemon answers");
+        if s.contains("suspect") {
+            lossy_rounds += 1;
+        }
+        !(s.contains("epoch 0") && s.contains("layout primary"))
+    });
+    assert!(
+        !failed_over,
+        "failed over under 30 % loss:\n{}",
+        lab.log_text()
+    );
+    eprintln!("30 % loss: {lossy_rounds} status samples showed a suspect hub; no failover");
+    assert_eq!(lab.persisted(), None);
+    // the loss was real: the decider saw bad rounds
+    assert!(
+        lossy_rounds > 0,
+        "no suspect round seen: is the loss rule matching?"
+    );
+}
