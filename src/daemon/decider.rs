@@ -22,7 +22,7 @@ use crate::failover::{Action, Input, Observation, Phase, Published, State, step}
 
 /// Cuts the watched hub off from spokes when it is still reachable (RouterOS REST: disable
 /// its fabric-owned peers). The REST client lives elsewhere; [`LogFencer`] only logs.
-pub trait Fencer: Send {
+pub trait Fencer: Send + Sync {
     fn fence(&mut self, node: &str, loaded: &Loaded) -> anyhow::Result<()>;
 }
 
@@ -52,6 +52,17 @@ pub struct Decider {
     pub zone: Option<ZoneHandle>,
     pub last_round: Option<(Instant, Observation)>,
     pub decisions: Vec<String>,
+    pub counters: Counters,
+}
+
+/// Round statistics since start, for `fabric status`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub rounds: u64,
+    /// Rounds that counted as a miss under the policy.
+    pub bad_rounds: u64,
+    /// Bad results per signal.
+    pub bad_signals: BTreeMap<&'static str, u64>,
 }
 
 impl Decider {
@@ -101,6 +112,16 @@ impl Decider {
     pub async fn handle(&mut self, input: Input, now: Instant) -> anyhow::Result<Vec<Action>> {
         if let Input::Round(obs) = &input {
             self.last_round = Some((now, obs.clone()));
+            let c = &mut self.counters;
+            c.rounds += 1;
+            if obs.bad() >= self.loaded.policy.signals_needed {
+                c.bad_rounds += 1;
+            }
+            for (name, sig) in &obs.signals {
+                if *sig == crate::failover::Signal::Bad {
+                    *c.bad_signals.entry(name).or_default() += 1;
+                }
+            }
         }
         let (next, actions) = step(&self.state, &input, &self.loaded.policy, now);
         for a in &actions {
@@ -255,6 +276,11 @@ impl Decider {
                 now.saturating_duration_since(*at).as_secs_f64()
             ));
         }
+        let c = &self.counters;
+        out.push_str(&format!(
+            "rounds {} ({} bad); bad signals {:?}\n",
+            c.rounds, c.bad_rounds, c.bad_signals
+        ));
         for d in &self.decisions {
             out.push_str(&format!("decision {d}\n"));
         }

@@ -92,6 +92,7 @@ pub async fn run(
         zone: None,
         last_round: None,
         decisions: Vec::new(),
+        counters: Default::default(),
     };
     let reports = decider.reconcile().await.context("first reconcile")?;
     info!(
@@ -232,3 +233,6 @@ async fn reload(decider: &mut Decider, opts: &ServeOptions) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -71,10 +71,7 @@ pub fn real_probes(t: &Targets) -> Vec<Box<dyn Probe>> {
         }
     }
     if let Some((ifname, peer)) = &t.handshake {
-        out.push(Box::new(HandshakeProbe {
-            ifname: ifname.clone(),
-            peer: *peer,
-        }));
+        out.push(Box::new(HandshakeProbe::new(ifname.clone(), *peer)));
     }
     out
 }

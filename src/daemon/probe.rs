@@ -159,11 +159,27 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
+/// How often the handshake age is actually read (it changes on a scale of minutes; reading
+/// it every 100 ms round would cost a UAPI round trip and a thread each time).
+pub const HANDSHAKE_READ_EVERY: Duration = Duration::from_secs(1);
+
 /// Handshake age of `peer` on `ifname`: bad after [`HANDSHAKE_STALE`], unknown before the
-/// first handshake or when the peer is not configured.
+/// first handshake or when the peer is not configured. Read at most every
+/// [`HANDSHAKE_READ_EVERY`]; rounds in between reuse the last reading.
 pub struct HandshakeProbe {
     pub ifname: Ifname,
     pub peer: PublicKey,
+    pub last: Option<(tokio::time::Instant, Signal)>,
+}
+
+impl HandshakeProbe {
+    pub fn new(ifname: Ifname, peer: PublicKey) -> HandshakeProbe {
+        HandshakeProbe {
+            ifname,
+            peer,
+            last: None,
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -173,6 +189,20 @@ impl Probe for HandshakeProbe {
     }
 
     async fn probe(&mut self, timeout: Duration) -> Signal {
+        let now = tokio::time::Instant::now();
+        if let Some((at, s)) = self.last
+            && now.duration_since(at) < HANDSHAKE_READ_EVERY
+        {
+            return s;
+        }
+        let s = self.read(timeout).await;
+        self.last = Some((now, s));
+        s
+    }
+}
+
+impl HandshakeProbe {
+    async fn read(&self, timeout: Duration) -> Signal {
         let (ifname, peer) = (self.ifname.clone(), self.peer);
         let read = tokio::task::spawn_blocking(move || {
             crate::apply::userspace::last_handshakes(&ifname, timeout)
