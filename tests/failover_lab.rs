@@ -35,6 +35,12 @@ struct Lab {
 impl Lab {
     /// Boots the lab with the shipped topology, `failover.target` replaced by `target`.
     fn up(tag: &str, target: &str) -> Lab {
+        let target = format!("  target: {target} ");
+        Lab::up_with(tag, &[("  target: chr02 ", &target)])
+    }
+
+    /// Boots the lab with the shipped topology, each `(from, to)` replaced once.
+    fn up_with(tag: &str, edits: &[(&str, &str)]) -> Lab {
         require_root();
         let prefix = format!("f{}{tag}", std::process::id() % 100_000);
         let dir = tempfile::tempdir().unwrap();
@@ -42,11 +48,12 @@ impl Lab {
             std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("topology.yaml"))
                 .unwrap();
         let topology = dir.path().join("topology.yaml");
-        std::fs::write(
-            &topology,
-            shipped.replacen("  target: chr02 ", &format!("  target: {target} "), 1),
-        )
-        .unwrap();
+        let mut edited = shipped;
+        for (from, to) in edits {
+            assert!(edited.contains(from), "{from:?} not in topology.yaml");
+            edited = edited.replacen(from, to, 1);
+        }
+        std::fs::write(&topology, edited).unwrap();
         let lab = Lab {
             prefix,
             dir,
@@ -465,4 +472,53 @@ fn thirty_percent_loss_on_hub_underlay_does_not_fail_over() {
         "{}",
         text(&table.stdout)
     );
+}
+
+/// CHR01 flapping (underlay down/up every 2 s for 24 s) with auto failback, a 1 s stable
+/// window and a 10 s hold-down: layout changes are at least 10 s apart — no failback storm.
+#[test]
+fn flapping_hub_changes_layout_at_most_once_per_hold_down() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::up_with(
+        "e",
+        &[
+            ("  hold_down_s: 60 ", "  hold_down_s: 10 "),
+            ("  failback: manual ", "  failback: auto "),
+            ("  stable_s: 300 ", "  stable_s: 1 "),
+        ],
+    );
+    lab.start_serve();
+    let link = lab.underlay_link("203.0.113.10");
+    let start = Instant::now();
+    let mut down = false;
+    let mut flips = 0;
+    // Each poll flips the link; poll_until's interval is the 2 s flap period.
+    poll_until(Duration::from_secs(24), Duration::from_secs(2), || {
+        down = !down;
+        flips += 1;
+        lab.inet(&["link", "set", &link, if down { "down" } else { "up" }]);
+        false
+    });
+    lab.inet(&["link", "set", &link, "up"]);
+    let status = lab.status().unwrap();
+    let times: Vec<f64> = status
+        .lines()
+        .filter(|l| l.starts_with("decision "))
+        .filter_map(|l| l.rsplit(" at ").next()?.trim_end_matches(" s").parse().ok())
+        .collect();
+    eprintln!(
+        "flapping {flips} times over {:.1} s: layout changes at {times:?} s",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(
+        !times.is_empty(),
+        "the first outage must fail over:\n{status}"
+    );
+    for pair in times.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 10.0,
+            "changes closer than the hold-down: {times:?}"
+        );
+    }
+    assert!(times.len() <= 3, "{times:?}");
 }

@@ -53,6 +53,8 @@ pub struct Decider {
     pub last_round: Option<(Instant, Observation)>,
     pub decisions: Vec<String>,
     pub counters: Counters,
+    /// When the daemon started (decision times in `status` are relative to it).
+    pub started: Instant,
 }
 
 /// Round statistics since start, for `fabric status`.

@@ -93,6 +93,7 @@ pub async fn run(
         last_round: None,
         decisions: Vec::new(),
         counters: Default::default(),
+        started: now,
     };
     let reports = decider.reconcile().await.context("first reconcile")?;
     info!(
