@@ -70,6 +70,7 @@ for i in $(seq 1 "$RUNS"); do
     echo $((t1 - t0)) >> "$WORK/detect"; echo $((t2 - t0)) >> "$WORK/ping"
     printf 'run %2d: detection %4d ms, vps01 -> chr02 over wg0 %4d ms\n' "$i" $((t1 - t0)) $((t2 - t0))
     ip -n "$PREFIX-inet" link set "$LINK" up
+    ip -n "$PREFIX-inet" route replace 203.0.113.10/32 dev "$LINK"   # dropped with the link
     "$FABRIC" failback --control "$CTL" >/dev/null
     epoch=$((epoch + 1))
     wait_for 20 healthy || { echo "run $i: chr01 not healthy again"; exit 1; }

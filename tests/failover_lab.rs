@@ -194,6 +194,12 @@ impl Lab {
         words.next().expect("a dev in `ip route get`").to_string()
     }
 
+    /// Brings a cut underlay link back: link up, and the host route the kernel dropped with it.
+    fn restore(&self, link: &str, endpoint: &str) {
+        self.inet(&["link", "set", link, "up"]);
+        self.inet(&["route", "replace", &format!("{endpoint}/32"), "dev", link]);
+    }
+
     fn inet(&self, args: &[&str]) {
         let out = Command::new("ip")
             .args(["-n", &format!("{}-inet", self.prefix)])
@@ -275,7 +281,7 @@ fn cut_hub_underlay_fails_over_to_chr02_and_restart_resumes_the_epoch() {
     // kill -9 after the epoch was persisted; the restart resumes it and stays put (manual
     // failback), even though chr01 is back by now.
     lab.kill9();
-    lab.inet(&["link", "set", &link, "up"]);
+    lab.restore(&link, "203.0.113.10");
     lab.start_serve();
     let status = lab.status().unwrap();
     assert!(
@@ -496,10 +502,14 @@ fn flapping_hub_changes_layout_at_most_once_per_hold_down() {
     poll_until(Duration::from_secs(24), Duration::from_secs(2), || {
         down = !down;
         flips += 1;
-        lab.inet(&["link", "set", &link, if down { "down" } else { "up" }]);
+        if down {
+            lab.inet(&["link", "set", &link, "down"]);
+        } else {
+            lab.restore(&link, "203.0.113.10");
+        }
         false
     });
-    lab.inet(&["link", "set", &link, "up"]);
+    lab.restore(&link, "203.0.113.10");
     let status = lab.status().unwrap();
     let times: Vec<f64> = status
         .lines()

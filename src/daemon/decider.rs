@@ -139,8 +139,11 @@ impl Decider {
                     .context("persisting the epoch; not acting on the decision")?;
                     self.state = next.clone();
                     tracing::warn!(epoch, layout, ?input, "layout decision persisted");
-                    self.decisions
-                        .push(format!("epoch {epoch}: {layout} ({})", describe(&input)));
+                    self.decisions.push(format!(
+                        "epoch {epoch}: {layout} ({}) at {:.3} s",
+                        describe(&input),
+                        now.saturating_duration_since(self.started).as_secs_f64()
+                    ));
                 }
                 Action::Fence { node } => {
                     if let Err(e) = self.fencer.fence(node, &self.loaded) {
