@@ -26,6 +26,14 @@ struct Harness {
 }
 
 fn start(dir: tempfile::TempDir, backend: SharedBackend) -> Harness {
+    start_with(dir, backend, Box::new(decider::LogFencer))
+}
+
+fn start_with(
+    dir: tempfile::TempDir,
+    backend: SharedBackend,
+    fencer: Box<dyn decider::Fencer>,
+) -> Harness {
     let topology = dir.path().join("topology.yaml");
     if !topology.exists() {
         std::fs::write(&topology, TOPOLOGY).unwrap();
@@ -51,7 +59,7 @@ fn start(dir: tempfile::TempDir, backend: SharedBackend) -> Harness {
     });
     let plugins = Plugins {
         backend: backend.clone(),
-        fencer: Box::new(decider::LogFencer),
+        fencer,
         probes: Box::new(move |_| vec![Box::new(fake.clone()) as Box<dyn Probe>]),
         published: tx,
     };
@@ -209,5 +217,75 @@ async fn restart_resumes_the_persisted_epoch_and_reapplies_it() {
         })
         .await;
     assert!(!bad.ok && bad.text.contains("not defined"), "{}", bad.text);
+    h.stop().await;
+}
+
+/// Dies like `kill -9` between persisting the epoch and applying it.
+struct DiesWhileFencing;
+
+impl decider::Fencer for DiesWhileFencing {
+    fn fence(&mut self, _: &str, _: &load::Loaded) -> anyhow::Result<()> {
+        panic!("controller killed in the middle of a failover");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_persist_and_apply_restart_converges_on_the_persisted_epoch() {
+    let backend = fake_backend();
+    let h = start_with(
+        tempfile::tempdir().unwrap(),
+        backend.clone(),
+        Box::new(DiesWhileFencing),
+    );
+    let mut published = h.published.clone();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        published.wait_for(|p| p.layout == "primary"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    h.tunnel.set(Signal::Bad);
+    let died = tokio::time::timeout(Duration::from_secs(5), h.task).await;
+    assert!(
+        died.expect("dies within 5 s").is_err(),
+        "the daemon task panicked"
+    );
+    assert_eq!(
+        state_file::read(&h.opts.state_dir).unwrap(),
+        Some(Published {
+            epoch: 1,
+            layout: "chr02".into()
+        }),
+        "the epoch was persisted before anything else"
+    );
+    let before: Vec<String> = {
+        let b = backend.lock().unwrap_or_else(|e| e.into_inner());
+        let wg0 = b.read(&"wg0".parse().unwrap()).unwrap();
+        wg0.peers
+            .iter()
+            .filter_map(|p| p.endpoint.map(|e| e.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        before,
+        vec!["203.0.113.10:51820".to_string()],
+        "not applied yet"
+    );
+    assert!(
+        h.opts.control.exists(),
+        "a killed daemon leaves its socket behind"
+    );
+
+    // restart on the same interfaces (the backend's lock was not poisoned: the panic happened
+    // outside it) with a working fencer: epoch 1 is resumed and applied, the stale socket replaced
+    let mut h = start(h.dir, backend);
+    h.wait_published(1, "chr02").await;
+    assert_eq!(h.wg0_endpoints(), vec!["203.0.113.20:51820".to_string()]);
+    let status = h.request(Request::Status).await.text;
+    assert!(
+        status.contains("epoch 1") && status.contains("failed over"),
+        "{status}"
+    );
     h.stop().await;
 }
