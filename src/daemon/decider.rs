@@ -72,7 +72,7 @@ impl Decider {
     pub async fn reconcile(&mut self) -> anyhow::Result<Vec<InterfaceReport>> {
         let layout = self.state.layout.clone();
         let reports = self.apply_local(&layout).await?;
-        self.published.send_replace(self.state.published());
+        publish(&self.published, self.state.published());
         Ok(reports)
     }
 
@@ -97,7 +97,7 @@ impl Decider {
             "applied layout to own interfaces"
         );
         let t = monitor::targets(&self.loaded.topology, &plan, &self.loaded.policy);
-        self.targets.send_replace(t);
+        publish(&self.targets, t);
         if let Some(zone) = &self.zone {
             let l = self.loaded.layout(layout)?;
             let z = crate::plan::dns::zone(&self.loaded.topology, l);
@@ -154,10 +154,13 @@ impl Decider {
                     self.apply_local(layout).await?;
                 }
                 Action::Publish { epoch, layout } => {
-                    self.published.send_replace(Published {
-                        epoch: *epoch,
-                        layout: layout.clone(),
-                    });
+                    publish(
+                        &self.published,
+                        Published {
+                            epoch: *epoch,
+                            layout: layout.clone(),
+                        },
+                    );
                 }
                 Action::Note { text } => tracing::info!(text, "decision"),
             }
@@ -291,6 +294,18 @@ impl Decider {
         }
         out
     }
+}
+
+/// Sends `value` only when it differs (receivers wake up for real changes only: the periodic
+/// reconcile re-sends the same epoch and targets every 30 s).
+fn publish<T: PartialEq>(tx: &watch::Sender<T>, value: T) {
+    tx.send_if_modified(|cur| {
+        if *cur == value {
+            return false;
+        }
+        *cur = value;
+        true
+    });
 }
 
 fn describe(input: &Input) -> String {
