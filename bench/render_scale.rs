@@ -6,6 +6,10 @@
 //! against n log n.
 
 use std::process::Command;
+
+/// Same allocator as the fabric binary (src/main.rs), so the figures match the product.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use base64::Engine;
@@ -56,16 +60,23 @@ fn run_one(n: usize) {
     let text = topology(n);
     let start = Instant::now();
     let t = fabric::validate::load(&text).expect("generated topology is valid");
+    let loaded = start.elapsed().as_secs_f64();
     let mut keys = fabric::plan::KeyRing::default();
     for (id, public) in fabric::plan::KeyRing::needed(&t) {
         keys.0
             .insert(id, public.expect("generated keys are explicit"));
     }
     let plan = fabric::plan::plan(&t, &keys, "primary").unwrap();
+    let planned = start.elapsed().as_secs_f64();
     let artifacts = fabric::render::render(&plan, &fabric::render::Secrets::default());
     let secs = start.elapsed().as_secs_f64();
     let bytes: usize = artifacts.iter().map(|a| a.contents.len()).sum();
     println!("{secs} {} {} {bytes}", peak_rss_mb(), artifacts.len());
+    eprintln!(
+        "  {n} spokes: load+validate {loaded:.3} s, plan {:.3} s, render {:.3} s",
+        planned - loaded,
+        secs - planned
+    );
 }
 
 fn main() {
@@ -102,6 +113,7 @@ fn main() {
             "child failed: {line} {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let stages = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
         let (secs, mb) = (v[0], v[1]);
         let vs_target = format!("{:.2}x/{:.2}x", secs / TARGET_SECS, mb / TARGET_MB);
         let growth = prev.map_or("-".to_string(), |(pn, ps)| {
@@ -112,6 +124,7 @@ fn main() {
             "{n:>7} {secs:>9.3} {mb:>9.1} {:>10} {vs_target:>12} {growth:>14}",
             v[2]
         );
+        println!("{stages}");
         prev = Some((n, secs));
     }
     println!(

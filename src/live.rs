@@ -13,11 +13,28 @@ struct Live {
     names: fabric::apply::node::PeerNames,
     secrets: fabric::render::Secrets,
     backend: Box<dyn fabric::apply::WgBackend>,
+    /// `apply` holds the node's apply lock from before its first read to the end.
+    _lock: Option<std::fs::File>,
 }
 
 /// Topology, secrets and plan of the node named in `live`, and the backend to reach it.
-fn live_setup(live: &LiveArgs) -> anyhow::Result<Result<Live, Findings>> {
+fn live_setup(live: &LiveArgs, lock: bool) -> anyhow::Result<Result<Live, Findings>> {
     let start = std::time::Instant::now();
+    let kind = match live.backend {
+        BackendArg::Auto => fabric::apply::node::BackendKind::Auto,
+        BackendArg::Userspace => fabric::apply::node::BackendKind::Userspace,
+        BackendArg::Kernel => fabric::apply::node::BackendKind::Kernel,
+    };
+    let backend = fabric::apply::node::backend(kind)?;
+    // Userspace is the only backend, so its run directory holds the lock.
+    let lock = if lock {
+        Some(fabric::apply::userspace::lock(
+            fabric::apply::userspace::LOCK_TIMEOUT,
+        )?)
+    } else {
+        None
+    };
+    backend.prefetch();
     let t = match shell::topology::read(&live.topology.topology)? {
         Ok(t) => t,
         Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
@@ -40,16 +57,12 @@ fn live_setup(live: &LiveArgs) -> anyhow::Result<Result<Live, Findings>> {
     if let Some(note) = fabric::apply::node::stand_in_note(&node) {
         eprintln!("{note}");
     }
-    let kind = match live.backend {
-        BackendArg::Auto => fabric::apply::node::BackendKind::Auto,
-        BackendArg::Userspace => fabric::apply::node::BackendKind::Userspace,
-        BackendArg::Kernel => fabric::apply::node::BackendKind::Kernel,
-    };
     Ok(Ok(Live {
         node,
         names,
         secrets: secret_values,
-        backend: fabric::apply::node::backend(kind)?,
+        backend,
+        _lock: lock,
     }))
 }
 
@@ -59,7 +72,8 @@ pub fn plan(live: LiveArgs) -> anyhow::Result<Result<(), Findings>> {
         names,
         secrets,
         backend,
-    } = match live_setup(&live)? {
+        ..
+    } = match live_setup(&live, false)? {
         Ok(s) => s,
         Err(f) => return Ok(Err(f)),
     };
@@ -91,7 +105,8 @@ pub fn apply(live: LiveArgs) -> anyhow::Result<Result<(), Findings>> {
         names,
         secrets,
         mut backend,
-    } = match live_setup(&live)? {
+        _lock,
+    } = match live_setup(&live, true)? {
         Ok(s) => s,
         Err(f) => return Ok(Err(f)),
     };

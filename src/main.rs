@@ -1,6 +1,10 @@
 //! `fabric` binary: parses the command line, runs the command, owns printing and exit codes.
 
 mod cli;
+
+/// mimalloc: topology loading is allocation-bound (many small strings); measured below.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod live;
 
 use std::process::ExitCode;

@@ -68,16 +68,24 @@ fn parent_path(path: &str) -> Option<&str> {
 
 /// Joins a mapping key onto a path.
 pub fn join_key(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_string()
-    } else {
-        format!("{parent}.{key}")
+    let mut out = String::with_capacity(parent.len() + key.len() + 1);
+    out.push_str(parent);
+    if !parent.is_empty() {
+        out.push('.');
     }
+    out.push_str(key);
+    out
 }
 
 /// Joins a sequence index onto a path.
 pub fn join_index(parent: &str, index: usize) -> String {
-    format!("{parent}[{index}]")
+    use std::fmt::Write;
+    let mut out = String::with_capacity(parent.len() + 6);
+    out.push_str(parent);
+    out.push('[');
+    let _ = write!(out, "{index}");
+    out.push(']');
+    out
 }
 
 /// A problem found while reading the YAML itself.

@@ -175,6 +175,26 @@ fn split_role_layout_routeros_scripts_pass_routeros_lsp() {
     routeros_artifacts_pass_routeros_lsp("split-role");
 }
 
+#[test]
+fn hand_written_scripts_in_routeros_dir_pass_routeros_lsp() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("routeros");
+    let scripts: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rsc"))
+        .collect();
+    assert!(!scripts.is_empty(), "no .rsc under {}", dir.display());
+    let failing: Vec<String> = scripts
+        .iter()
+        .flat_map(|p| check_routeros_file(p, "routeros-v7"))
+        .collect();
+    assert!(
+        failing.is_empty(),
+        "routeros-lsp findings:\n{}",
+        failing.join("\n")
+    );
+}
+
 // --- The checker itself, on hand-written scripts (so it is known to pass and to fail). ---
 
 fn sample(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {

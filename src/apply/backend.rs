@@ -12,6 +12,10 @@ use crate::plan::PeerPlan;
 
 /// Reads and changes live WireGuard interfaces.
 pub trait WgBackend {
+    /// May start reading interfaces in the background before the caller knows which it
+    /// needs (it is loading the topology meanwhile); the next `read` of each uses the result.
+    fn prefetch(&self) {}
+
     /// The interface's current state; `exists == false` when there is no such interface.
     fn read(&self, ifname: &Ifname) -> anyhow::Result<InterfaceObserved>;
 

@@ -132,7 +132,7 @@ fn peer_fields(want: &PeerPlan, have: &PeerObserved) -> Vec<PeerField> {
     }
     if set_of(want.allowed_ips.iter().map(|n| IpNet::V4(*n))) != set_of(have.allowed_ips.clone()) {
         fields.push(PeerField::AllowedIps {
-            from: have.allowed_ips.clone(),
+            from: set_of(have.allowed_ips.clone()),
             to: want.allowed_ips.clone(),
         });
     }

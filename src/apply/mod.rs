@@ -4,8 +4,8 @@
 //! - [`model`]: `*Observed` (read from the system) and [`WgChange`] (one diff step, one line).
 //! - [`diff`]: pure `diff(desired, observed) -> Vec<WgChange>`.
 //! - [`backend`]: the [`WgBackend`] trait (read / apply) and an in-memory [`FakeBackend`].
-//! - [`userspace`]: the real backend for wireguard-go interfaces (defguard_wireguard_rs over
-//!   the UAPI socket), with [`ip`] for addresses, MTU and link state.
+//! - [`userspace`]: the real backend for wireguard-go interfaces: [`uapi`] (defguard_wireguard_rs
+//!   over the UAPI socket) for WireGuard state, [`ip`] for addresses, MTU, link and routes.
 //! - [`node`]: `fabric plan` / `fabric apply` for every interface of one node.
 
 pub mod backend;
@@ -13,6 +13,7 @@ pub mod diff;
 pub mod ip;
 pub mod model;
 pub mod node;
+pub mod uapi;
 pub mod userspace;
 
 pub use backend::{FakeBackend, WgBackend};

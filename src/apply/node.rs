@@ -29,8 +29,8 @@ pub enum BackendKind {
 pub fn backend(kind: BackendKind) -> anyhow::Result<Box<dyn WgBackend + Send>> {
     let kernel_module = Path::new("/sys/module/wireguard").exists();
     match kind {
-        BackendKind::Userspace => Ok(Box::new(UserspaceBackend)),
-        BackendKind::Auto if !kernel_module => Ok(Box::new(UserspaceBackend)),
+        BackendKind::Userspace => Ok(Box::new(UserspaceBackend::default())),
+        BackendKind::Auto if !kernel_module => Ok(Box::new(UserspaceBackend::default())),
         BackendKind::Auto | BackendKind::Kernel => bail!(
             "the kernel WireGuard backend is not implemented yet{} (pass --backend userspace \
              to drive wireguard-go interfaces)",

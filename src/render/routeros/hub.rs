@@ -8,6 +8,17 @@ use crate::render::{Artifact, Format, Secrets, join_nets};
 
 const PROFILE: &str = "fabric-sstp";
 
+/// Menus holding fabric-owned objects, swept in this order after everything is ensured, so a
+/// plane, peer, route or client removed from the topology goes away on the next import.
+const SWEPT: [&str; 6] = [
+    "/ppp secret",
+    "/ppp profile",
+    "/interface wireguard peers",
+    "/ip route",
+    "/ip address",
+    "/interface wireguard",
+];
+
 pub fn render(plan: &Plan, node: &NodePlan, secrets: &Secrets) -> Artifact {
     let mut s = Script::new();
     let mut secret = false;
@@ -18,6 +29,10 @@ pub fn render(plan: &Plan, node: &NodePlan, secrets: &Secrets) -> Artifact {
         secret |= sstp_server(&mut s, sstp, secrets);
     }
     firewall(&mut s, node);
+    s.comment("--- remove what fabric owned under an older generation (dependents first) ---");
+    for menu in SWEPT {
+        s.sweep(menu, "");
+    }
     if let Some(rest) = &node.rest {
         s.comment(
             "--- REST API (www-ssl) off 443, which SSTP needs; only the controller may use it ---",
@@ -91,7 +106,6 @@ fn wireguard(s: &mut Script, iface: &InterfacePlan, secrets: &Secrets) -> bool {
         &format!("address={} interface={name} comment={tag}", iface.address),
         &format!("comment={tag}"),
     );
-    s.sweep("/ip address", &format!("interface={name} and "));
     for peer in &iface.peers {
         let pname = ros_quote(peer.node.as_str());
         let mut args = format!(
@@ -122,10 +136,6 @@ fn wireguard(s: &mut Script, iface: &InterfacePlan, secrets: &Secrets) -> bool {
             &args,
         );
     }
-    s.sweep(
-        "/interface wireguard peers",
-        &format!("interface={name} and "),
-    );
     let routed: Vec<_> = iface
         .peers
         .iter()
@@ -141,7 +151,6 @@ fn wireguard(s: &mut Script, iface: &InterfacePlan, secrets: &Secrets) -> bool {
             &format!("gateway={name} comment={tag}"),
         );
     }
-    s.sweep("/ip route", &format!("gateway={name} and "));
     key.is_some()
 }
 
@@ -201,7 +210,6 @@ fn sstp_server(s: &mut Script, sstp: &SstpServerPlan, secrets: &Secrets) -> bool
             &args,
         );
     }
-    s.sweep("/ppp secret", "");
     secret
 }
 
