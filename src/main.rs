@@ -219,6 +219,7 @@ fn serve(opts: fabric::daemon::ServeOptions) -> anyhow::Result<()> {
         fencer: Box::new(fabric::daemon::decider::LogFencer),
         probes: Box::new(fabric::daemon::monitor::real_probes),
         published,
+        apply_lock: true,
     };
     runtime.block_on(fabric::daemon::run(
         opts,

@@ -46,6 +46,8 @@ pub struct Decider {
     pub state: State,
     pub state_dir: PathBuf,
     pub backend: SharedBackend,
+    /// Take `fabric apply`'s flock around each apply.
+    pub apply_lock: bool,
     pub fencer: Box<dyn Fencer>,
     pub published: watch::Sender<Published>,
     pub targets: watch::Sender<Targets>,
@@ -83,7 +85,11 @@ impl Decider {
         let secrets = self.loaded.secrets.clone();
         let backend = self.backend.clone();
         let start = Instant::now();
+        let take_lock = self.apply_lock;
         let reports = tokio::task::spawn_blocking(move || {
+            let _flock = take_lock
+                .then(|| crate::apply::userspace::lock(crate::apply::userspace::LOCK_TIMEOUT))
+                .transpose()?;
             let mut b = backend.lock().expect("backend lock");
             node::apply(b.as_mut(), &own, &secrets, &names)
         })

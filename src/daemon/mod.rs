@@ -55,6 +55,9 @@ pub struct Plugins {
     pub fencer: Box<dyn Fencer>,
     pub probes: monitor::ProbeFactory,
     pub published: watch::Sender<Published>,
+    /// Take `fabric apply`'s lock (flock in the wireguard run dir) around every apply, so a
+    /// hand-run `fabric apply` never interleaves with the daemon (real backend only).
+    pub apply_lock: bool,
 }
 
 /// Runs until SIGTERM/SIGINT or `shutdown`.
@@ -86,6 +89,7 @@ pub async fn run(
         state,
         state_dir: opts.state_dir.clone(),
         backend: plugins.backend,
+        apply_lock: plugins.apply_lock,
         fencer: plugins.fencer,
         published: plugins.published,
         targets: targets_tx,

@@ -62,6 +62,7 @@ fn start_with(
         fencer,
         probes: Box::new(move |_| vec![Box::new(fake.clone()) as Box<dyn Probe>]),
         published: tx,
+        apply_lock: false,
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run(opts.clone(), plugins, shutdown.clone()));
