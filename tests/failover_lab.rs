@@ -99,29 +99,38 @@ impl Lab {
     /// Starts `fabric serve` in vps01's namespace. The child *is* the daemon (the namespace
     /// wrapper execs), so its PID is the daemon's.
     fn start_serve(&mut self) {
-        let ns = fabric::lab::Ns::new(
-            format!("{}-vps01", self.prefix),
-            &fabric::lab::root(&self.prefix),
-        );
         let secrets = fabric::lab::root(&self.prefix).join("secrets");
+        self.start_serve_with(&[], &secrets);
+    }
+
+    /// Starts `fabric serve` behind `wrapper` (e.g. `setpriv …`) with the given secrets.
+    fn start_serve_with(&mut self, wrapper: &[&str], secrets: &Path) {
+        let ns = self.vps01();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log())
             .unwrap();
+        let mut argv: Vec<&str> = wrapper.to_vec();
+        argv.push(FABRIC);
         let child = ns
-            .command(&[
-                FABRIC,
-                "serve",
-                "-t",
-                self.topology.to_str().unwrap(),
-                "--secrets",
-                secrets.to_str().unwrap(),
-                "--state-dir",
-                self.state_dir().to_str().unwrap(),
-                "--control",
-                self.control().to_str().unwrap(),
-            ])
+            .command(
+                &[
+                    argv.as_slice(),
+                    &[
+                        "serve",
+                        "-t",
+                        self.topology.to_str().unwrap(),
+                        "--secrets",
+                        secrets.to_str().unwrap(),
+                        "--state-dir",
+                        self.state_dir().to_str().unwrap(),
+                        "--control",
+                        self.control().to_str().unwrap(),
+                    ],
+                ]
+                .concat(),
+            )
             .env("NOTIFY_SOCKET", self.dir.path().join("notify.sock"))
             .env("WATCHDOG_USEC", "400000")
             .stdin(Stdio::null())
@@ -134,6 +143,13 @@ impl Lab {
             self.status().is_some_and(|s| s.contains("last round"))
         });
         assert!(ok, "fabric serve did not come up:\n{}", self.log_text());
+    }
+
+    fn vps01(&self) -> fabric::lab::Ns {
+        fabric::lab::Ns::new(
+            format!("{}-vps01", self.prefix),
+            &fabric::lab::root(&self.prefix),
+        )
     }
 
     fn log_text(&self) -> String {
@@ -531,4 +547,87 @@ fn flapping_hub_changes_layout_at_most_once_per_hold_down() {
         );
     }
     assert!(times.len() <= 3, "{times:?}");
+}
+
+/// The capability set of packaging/fabric.service is enough: `fabric serve` as `nobody` with
+/// only CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (setpriv, no-new-privs) creates vps01's
+/// wireguard-go interfaces, binds DNS on :53, probes with ping sockets, and fails over.
+#[test]
+fn serve_needs_only_net_admin_and_net_bind_service() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::up("g", "chr02");
+    // vps01's interfaces were made by root during `lab up`: stop them, the daemon makes its own
+    let ns = format!("{}-vps01", lab.prefix);
+    let pids = text(
+        &Command::new("ip")
+            .args(["netns", "pids", &ns])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    for pid in pids.split_whitespace() {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline.starts_with(b"wireguard-go") {
+            assert!(Command::new("kill").arg(pid).status().unwrap().success());
+        }
+    }
+    let gone = poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        !text(&lab.exec("vps01", &["ip", "link"]).stdout).contains("wg0")
+    });
+    assert!(gone, "vps01's wireguard-go did not stop");
+    let secrets = lab.dir.path().join("secrets");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(fabric::lab::root(&lab.prefix).join("secrets"))
+        .arg(&secrets)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    for path in [lab.dir.path(), lab.vps01().wg_dir.as_path()] {
+        let ok = Command::new("chown")
+            .args(["-R", "nobody:nogroup"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    lab.start_serve_with(
+        &[
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=-all,+net_admin,+net_bind_service",
+            "--ambient-caps=+net_admin,+net_bind_service",
+            "--bounding-set=-all,+net_admin,+net_bind_service",
+            "--no-new-privs",
+        ],
+        &secrets,
+    );
+    let pid = lab.serve.as_ref().unwrap().id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(field("Uid:"), "65534", "runs as nobody");
+    // bits 10 (NET_BIND_SERVICE) and 12 (NET_ADMIN) only
+    assert_eq!(field("CapEff:"), "0000000000001400");
+    assert!(lab.log_text().contains("DNS bound listen=[10.33.33.1:53]"));
+    assert!(
+        lab.status().unwrap().contains("\"tunnel\": Good"),
+        "ICMP probes work"
+    );
+
+    let link = lab.underlay_link("203.0.113.10");
+    lab.inet(&["link", "set", &link, "down"]);
+    lab.wait_persisted(1, "chr02", Duration::from_secs(3));
+    assert!(lab.wg(&["wg0", "endpoints"]).contains("203.0.113.20:51820"));
+    assert!(lab.vps01_reaches("10.0.12.2"));
 }
