@@ -99,6 +99,64 @@ pub enum Command {
     /// certificate, per-node token), apply every newer one and force a fresh handshake with
     /// the new hub. Keeps the last good configuration while the controller is unreachable.
     Agent(AgentArgs),
+    /// The controller daemon: health checks on the watched hub, failover decisions (epoch
+    /// persisted in --state-dir), apply to this node's interfaces, DNS, control socket.
+    /// Policy: the topology's `failover` section. SIGHUP reloads.
+    Serve {
+        #[command(flatten)]
+        topology: TopologyArg,
+        #[command(flatten)]
+        secrets: SecretsArg,
+        /// Where state.json (epoch, layout) is kept.
+        #[arg(long, default_value = "/var/lib/fabric")]
+        state_dir: PathBuf,
+        #[command(flatten)]
+        control: ControlArg,
+        /// DNS listen address (repeatable); default: the access-plane hub's addresses, port 53.
+        #[arg(long)]
+        dns_listen: Vec<SocketAddr>,
+        /// Do not serve DNS.
+        #[arg(long)]
+        no_dns: bool,
+        /// UDP sockets per DNS address (SO_REUSEPORT).
+        #[arg(long, default_value_t = 2)]
+        udp_sockets: usize,
+        /// Where agents long-poll for the layout (HTTPS) [default: the controller's endpoint,
+        /// port 8444]. Needs SECRETS/controller/tls.{crt,key} and SECRETS/agents/*.token
+        /// (`fabric keys`).
+        #[arg(long)]
+        agent_api: Option<SocketAddr>,
+        /// Do not serve the agent API.
+        #[arg(long)]
+        no_agent_api: bool,
+        /// RouterOS REST credentials for fencing: <node>.crt (pinned) and <node>.password
+        /// (user `fabric`) [default: SECRETS/routeros].
+        #[arg(long)]
+        routeros_credentials: Option<PathBuf>,
+    },
+    /// Ask the running daemon to switch to a layout now (automatic decisions pause until
+    /// `fabric failback`). --dry-run prints the actions and interface changes only.
+    Failover {
+        /// The layout to switch to.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Ask the running daemon to return to the primary layout.
+    Failback {
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Show the running daemon's epoch, layout, phase and last health round.
+    Status {
+        #[command(flatten)]
+        control: ControlArg,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +183,14 @@ pub struct AgentArgs {
     /// WireGuard implementation (as for `fabric apply`).
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
+}
+
+/// Where the daemon's control socket is.
+#[derive(Debug, Args)]
+pub struct ControlArg {
+    /// The control socket of `fabric serve`.
+    #[arg(long, default_value = "/run/fabric/control.sock")]
+    pub control: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

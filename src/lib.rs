@@ -6,8 +6,10 @@
 pub mod agent;
 pub mod apply;
 pub mod control;
+pub mod daemon;
 pub mod diag;
 pub mod dns;
+pub mod failover;
 pub mod lab;
 pub mod model;
 pub mod plan;

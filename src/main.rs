@@ -9,6 +9,7 @@ mod live;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 use cli::{Cli, Command, LabAction};
@@ -152,9 +153,152 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 }
             }
         },
+        Command::Serve {
+            topology,
+            secrets,
+            state_dir,
+            control,
+            dns_listen,
+            no_dns,
+            udp_sockets,
+            agent_api,
+            no_agent_api,
+            routeros_credentials,
+        } => {
+            if let Err(e) = fabric::daemon::load::load(
+                &topology.topology,
+                &secrets
+                    .secrets
+                    .clone()
+                    .unwrap_or_else(|| shell::topology::default_secrets_dir(&topology.topology)),
+            ) && let Some(invalid) = e.downcast_ref::<shell::topology::Invalid>()
+            {
+                return Ok(Err(Findings(invalid.to_string())));
+            }
+            let opts = fabric::daemon::ServeOptions {
+                secrets: secrets
+                    .secrets
+                    .unwrap_or_else(|| shell::topology::default_secrets_dir(&topology.topology)),
+                topology: topology.topology,
+                state_dir,
+                control: control.control,
+                dns_listen,
+                dns: !no_dns,
+                udp_sockets,
+            };
+            let wiring = ServeWiring {
+                agent_api: (!no_agent_api).then_some(agent_api),
+                routeros_credentials: routeros_credentials
+                    .unwrap_or_else(|| opts.secrets.join("routeros")),
+            };
+            serve(opts, wiring)?;
+        }
+        Command::Failover {
+            to,
+            dry_run,
+            control,
+        } => {
+            return control_call(
+                &control.control,
+                &fabric::daemon::control::Request::Failover { to, dry_run },
+            );
+        }
+        Command::Failback { dry_run, control } => {
+            return control_call(
+                &control.control,
+                &fabric::daemon::control::Request::Failback { dry_run },
+            );
+        }
+        Command::Status { control } => {
+            return control_call(&control.control, &fabric::daemon::control::Request::Status);
+        }
         Command::Plan { live } => return live::plan(live),
         Command::Apply { live } => return live::apply(live),
         Command::Agent(args) => live::agent(args)?,
     }
     Ok(Ok(()))
+}
+
+/// How `fabric serve` is plugged together beyond [`fabric::daemon::ServeOptions`].
+struct ServeWiring {
+    /// `None`: no agent API; `Some(None)`: on the controller's endpoint, port 8444.
+    agent_api: Option<Option<std::net::SocketAddr>>,
+    routeros_credentials: std::path::PathBuf,
+}
+
+/// The port agents long-poll on by default.
+const AGENT_API_PORT: u16 = 8444;
+
+/// `fabric serve` with the real backend and probes, the REST fencer, and the agent API
+/// reading the daemon's published decisions.
+fn serve(opts: fabric::daemon::ServeOptions, wiring: ServeWiring) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let backend = fabric::apply::node::backend(fabric::apply::node::BackendKind::Auto)?;
+    let (published, _keep) = tokio::sync::watch::channel(fabric::failover::Published {
+        epoch: 0,
+        layout: String::new(),
+    });
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    if let Some(listen) = wiring.agent_api {
+        let loaded = fabric::daemon::load::load(&opts.topology, &opts.secrets)?;
+        let secrets = SecretsDir::new(&opts.secrets);
+        let listen = match listen {
+            Some(addr) => addr,
+            None => {
+                let controller = &loaded.policy.controller;
+                let ip = loaded
+                    .topology
+                    .nodes
+                    .values()
+                    .find(|n| n.name.as_str() == controller.as_str())
+                    .and_then(|n| n.endpoint)
+                    .ok_or_else(|| anyhow::anyhow!("controller {controller} has no endpoint for the agent API (set --agent-api or --no-agent-api)"))?;
+                std::net::SocketAddr::new(ip, AGENT_API_PORT)
+            }
+        };
+        let tls = secrets
+            .controller_tls()
+            .context("agent API certificate (run `fabric keys`)")?;
+        let tokens = secrets.agent_tokens(&loaded.topology)?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(listen))
+            .with_context(|| format!("binding the agent API on {listen}"))?;
+        tracing::info!(%listen, agents = tokens.len(), "agent API listening");
+        runtime.spawn(fabric::control::agent_api::serve(
+            listener,
+            tls,
+            tokens,
+            published.subscribe(),
+            shutdown.clone(),
+        ));
+    }
+    let plugins = fabric::daemon::Plugins {
+        backend: std::sync::Arc::new(std::sync::Mutex::new(backend)),
+        fencer: Box::new(fabric::daemon::rest_fencer::RestFencer {
+            credentials: wiring.routeros_credentials,
+        }),
+        probes: Box::new(fabric::daemon::monitor::real_probes),
+        published,
+        apply_lock: true,
+    };
+    let result = runtime.block_on(fabric::daemon::run(opts, plugins, shutdown.clone()));
+    shutdown.cancel();
+    result
+}
+
+/// Sends one request to the daemon; prints its answer. A refused request exits 1.
+fn control_call(
+    path: &std::path::Path,
+    req: &fabric::daemon::control::Request,
+) -> anyhow::Result<Result<(), Findings>> {
+    let answer = fabric::daemon::control::call(path, req, std::time::Duration::from_secs(60))?;
+    if answer.ok {
+        print!("{}", answer.text);
+        Ok(Ok(()))
+    } else {
+        Ok(Err(Findings(answer.text)))
+    }
 }

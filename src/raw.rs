@@ -21,6 +21,7 @@ pub struct RawTopology {
     #[serde(default)]
     pub layouts: BTreeMap<String, BTreeMap<String, String>>,
     pub dns: Option<RawDns>,
+    pub failover: Option<RawFailover>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -123,4 +124,20 @@ pub struct RawRecord {
     pub kind: Option<String>,
     pub value: Option<String>,
     pub ttl: Option<i64>,
+}
+
+/// `failover:` — the controller's health-check and failover policy (docs/topology.md).
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct RawFailover {
+    pub controller: Option<String>,
+    pub watch: Option<String>,
+    pub target: Option<String>,
+    pub interval_ms: Option<i64>,
+    pub probe_timeout_ms: Option<i64>,
+    pub probes: Option<i64>,
+    pub misses: Option<i64>,
+    pub signals_needed: Option<i64>,
+    pub hold_down_s: Option<i64>,
+    pub failback: Option<String>,
+    pub stable_s: Option<i64>,
 }

@@ -26,7 +26,7 @@ pub enum BackendKind {
 
 /// The backend for `kind`. The kernel backend is not implemented yet: this project's
 /// machines and CI have no WireGuard module to test it against.
-pub fn backend(kind: BackendKind) -> anyhow::Result<Box<dyn WgBackend>> {
+pub fn backend(kind: BackendKind) -> anyhow::Result<Box<dyn WgBackend + Send>> {
     let kernel_module = Path::new("/sys/module/wireguard").exists();
     match kind {
         BackendKind::Userspace => Ok(Box::new(UserspaceBackend::default())),

@@ -246,3 +246,20 @@ fn create(ifname: &Ifname) -> anyhow::Result<()> {
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The last handshake of each peer of a wireguard-go interface (`None`: never), for the
+/// failover monitor's handshake-age signal. Bounded by `timeout`.
+pub fn last_handshakes(
+    ifname: &Ifname,
+    timeout: Duration,
+) -> anyhow::Result<Vec<(PublicKey, Option<std::time::SystemTime>)>> {
+    if !socket_path(ifname).exists() {
+        bail!("{ifname}: no wireguard-go socket");
+    }
+    let host = read_host(ifname, timeout).wait()?;
+    Ok(host
+        .peers
+        .values()
+        .map(|p| (public_key(&p.public_key), p.last_handshake))
+        .collect())
+}

@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
@@ -31,13 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::http_util::{self as http, Body};
 
-/// A decision the controller published: the layout every agent must apply, and its epoch.
-/// (Mirrors the failover daemon's type; the two will be unified.)
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Published {
-    pub epoch: u64,
-    pub layout: String,
-}
+pub use crate::failover::Published;
 
 /// How long a request waits for a newer epoch before answering 204.
 pub const LONG_POLL: Duration = Duration::from_secs(25);

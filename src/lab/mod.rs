@@ -100,7 +100,10 @@ fn add_ns(dir: &Path, ns: &Ns) -> anyhow::Result<()> {
     record(dir, ns)?;
     fs::create_dir_all(&ns.wg_dir)?;
     ns.ip(&["link", "set", "lo", "up"])?;
-    ns.sysctl("net.ipv4.ip_forward", "1")
+    ns.sysctl("net.ipv4.ip_forward", "1")?;
+    // Unprivileged ICMP echo sockets for every group, as systemd's 50-default.conf sets on a
+    // Debian host (a new namespace starts with "1 0", none): `fabric serve` probes with them.
+    ns.sysctl("net.ipv4.ping_group_range", "0 2147483647")
 }
 
 /// Joins `node` to the underlay with address `addr`, through veth `l<index>` in the inet ns.

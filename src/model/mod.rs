@@ -1,8 +1,10 @@
 //! The validated topology: typed, cross-checked, names resolved. Built only by `validate`.
 
+mod failover;
 mod key;
 mod names;
 
+pub use failover::{Failback, FailoverPolicy};
 pub use key::{KeyError, PrivateKey, PublicKey, Secret};
 pub use names::{DnsName, Ifname, LayoutName, NameError, NodeName};
 
@@ -21,6 +23,8 @@ pub struct Topology {
     pub sstp: Option<Sstp>,
     pub layouts: BTreeMap<LayoutName, Layout>,
     pub dns: DnsSettings,
+    /// The controller's failover policy; `None` when the topology has no `failover:` section.
+    pub failover: Option<FailoverPolicy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -5,6 +5,7 @@
 //! references). Pure: takes text, returns values.
 
 mod checks;
+mod failover;
 mod fields;
 mod sections;
 

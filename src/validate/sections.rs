@@ -34,6 +34,10 @@ pub fn build(raw: &RawTopology) -> Result<Topology, Findings> {
     let sstp = raw.sstp.as_ref().and_then(|s| sstp(&mut f, s, &planes));
     let layouts = layouts(&mut f, raw);
     let dns = dns(&mut f, raw);
+    let failover = raw
+        .failover
+        .as_ref()
+        .and_then(|r| super::failover::policy(&mut f, r, &nodes, &layouts));
     if !f.is_empty() {
         return Err(f);
     }
@@ -45,6 +49,7 @@ pub fn build(raw: &RawTopology) -> Result<Topology, Findings> {
         sstp,
         layouts,
         dns,
+        failover,
     };
     checks::cross_check(&mut f, raw, &topology);
     if f.is_empty() { Ok(topology) } else { Err(f) }

@@ -326,3 +326,115 @@ fn wrong_types_name_the_path() {
         "{got:?}"
     );
 }
+
+#[test]
+fn shipped_failover_policy_has_the_documented_defaults() {
+    use crate::model::Failback;
+    use std::time::Duration;
+    let p = load(SHIPPED).unwrap().failover.expect("failover section");
+    assert_eq!(p.controller.as_str(), "vps01");
+    assert_eq!(p.watch.as_str(), "chr01");
+    assert_eq!(p.target.as_str(), "chr02");
+    assert_eq!(p.primary.as_str(), "primary");
+    assert_eq!(p.interval, Duration::from_millis(100));
+    assert_eq!(p.probe_timeout, Duration::from_millis(100));
+    assert_eq!((p.probes, p.misses, p.signals_needed), (6, 5, 1));
+    assert_eq!(p.hold_down, Duration::from_secs(60));
+    assert_eq!(p.failback, Failback::Manual);
+    assert_eq!(p.stable, Duration::from_secs(300));
+}
+
+#[test]
+fn failover_fields_default_when_left_out() {
+    let text = with(
+        "  interval_ms: 100\n  probe_timeout_ms: 100\n  probes: 6\n  misses: 5\n",
+        "",
+    );
+    let p = load(&text).unwrap().failover.unwrap();
+    assert_eq!((p.probes, p.misses), (6, 5));
+    assert_eq!(p.interval.as_millis(), 100);
+}
+
+#[test]
+fn rejects_an_undefined_failover_target() {
+    let text = with("  target: chr02 ", "  target: chr03 ");
+    assert_single(
+        &text,
+        "target: chr03",
+        "t.yaml:@LINE:11: failover.target: layout \"chr03\" is not defined (name a layout from the layouts section)",
+    );
+}
+
+#[test]
+fn rejects_primary_as_failover_target() {
+    let text = with("  target: chr02 ", "  target: primary ");
+    assert_single(
+        &text,
+        "target: primary",
+        "t.yaml:@LINE:11: failover.target: the target cannot be primary (name the layout to use while the watched hub is down)",
+    );
+}
+
+#[test]
+fn rejects_a_target_that_keeps_the_watched_hub() {
+    let text = with("  watch: chr01 ", "  watch: vps01 ").replacen(
+        "  target: chr02 ",
+        "  target: split-role ",
+        1,
+    );
+    assert_single(
+        &text,
+        "target: split-role",
+        "t.yaml:@LINE:11: failover.target: layout \"split-role\" still makes vps01 the hub of wg0 (the target must move every plane hub role away from the watched node)",
+    );
+}
+
+#[test]
+fn rejects_watching_a_node_that_is_no_hub() {
+    let text = with("  watch: chr01 ", "  watch: z640 ");
+    assert_single(
+        &text,
+        "watch: z640",
+        "t.yaml:@LINE:10: failover.watch: \"z640\" is not a plane hub in layout primary (watch the hub that failover moves traffic away from)",
+    );
+}
+
+#[test]
+fn rejects_a_controller_that_is_not_linux() {
+    let text = with("  controller: vps01 ", "  controller: chr02 ");
+    assert_single(
+        &text,
+        "controller: chr02",
+        "t.yaml:@LINE:15: failover.controller: \"chr02\" is not a linux node (the controller runs `fabric serve`, which needs Linux)",
+    );
+}
+
+#[test]
+fn rejects_a_probe_timeout_longer_than_the_interval() {
+    let text = with("  probe_timeout_ms: 100", "  probe_timeout_ms: 250");
+    assert_single(
+        &text,
+        "probe_timeout_ms: 250",
+        "t.yaml:@LINE:21: failover.probe_timeout_ms: probe_timeout_ms 250 is longer than interval_ms 100 (a round must end before the next one starts; raise interval_ms or lower the timeout)",
+    );
+}
+
+#[test]
+fn rejects_more_signals_needed_than_there_are_signals() {
+    let text = with("  signals_needed: 1", "  signals_needed: 4");
+    assert_single(
+        &text,
+        "signals_needed: 4",
+        "t.yaml:@LINE:19: failover.signals_needed: signals_needed 4 is out of range (use 1-3)",
+    );
+}
+
+#[test]
+fn rejects_an_unknown_failback_mode() {
+    let text = with("  failback: manual", "  failback: sometimes");
+    assert_single(
+        &text,
+        "failback: sometimes",
+        "t.yaml:@LINE:13: failover.failback: \"sometimes\" is not a failback mode (use manual (only `fabric failback` returns) or auto)",
+    );
+}

@@ -4,9 +4,11 @@
 //! - [`netns`]: network namespaces, veth pairs and wireguard-go interfaces as RAII guards
 //!   that clean up after themselves (also when a test panics); bounded polling.
 //! - [`fabric`]: running the `fabric` binary and reading the render manifest contract.
+//! - [`serve_lab`]: a netns lab with `fabric serve` running in vps01 (failover tests).
 //!
 //! Not every test crate uses every helper.
 #![allow(dead_code)]
 
 pub mod fabric;
 pub mod netns;
+pub mod serve_lab;

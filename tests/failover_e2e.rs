@@ -1,0 +1,222 @@
+//! The whole failover path in the lab (root): `fabric serve` on VPS01 (health checks, REST
+//! fencer, agent API, DNS), `fabric agent` on Z640 and NUC, the REST stand-in on CHR01. CHR01's
+//! underlay is cut → the controller fails over to CHR02 → the agents move the spokes → Z640 and
+//! NUC reach VPS01's wg0 address through CHR02; DNS on wg1 keeps answering throughout.
+//! Traffic stays inside the lab's namespaces (TEST-NET underlay).
+
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::netns::poll_until;
+use support::serve_lab::{Lab, text};
+
+const FABRIC: &str = env!("CARGO_BIN_EXE_fabric");
+
+/// One lab at a time: the timing assertions need the machine's two cores.
+static ONE_LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+struct Agents(Vec<Child>);
+
+impl Drop for Agents {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn reaches(lab: &Lab, node: &str, addr: &str, within: Duration) -> bool {
+    poll_until(within, Duration::from_millis(20), || {
+        lab.exec(node, &["ping", "-c1", "-W0.2", addr])
+            .status
+            .success()
+    })
+}
+
+fn resolves(lab: &Lab) -> bool {
+    let out = lab.exec(
+        "mac",
+        &[
+            "dig",
+            "+short",
+            "+time=1",
+            "+tries=1",
+            "@10.33.33.1",
+            "git.lab.example.com",
+            "A",
+        ],
+    );
+    text(&out.stdout).trim() == "10.33.33.1"
+}
+
+/// A lab with the REST stand-ins, `fabric serve` (REST fencer on) and agents on z640 and nuc,
+/// both spokes already reaching VPS01 through CHR01.
+fn lab_with_agents(tag: &str, target: &str) -> (Lab, Agents) {
+    let target = format!("  target: {target} ");
+    let mut lab = Lab::up_args(tag, &[("  target: chr02 ", &target)], &["--rest-standins"]);
+    let root = fabric::lab::root(&lab.prefix);
+    lab.serve_args = vec![
+        "--routeros-credentials".into(),
+        root.join("rest").to_string_lossy().into_owned(),
+    ];
+    lab.start_serve();
+    let secrets = root.join("secrets").to_string_lossy().into_owned();
+    let topology = lab.topology.to_string_lossy().into_owned();
+    let mut agents = Agents(Vec::new());
+    for node in ["z640", "nuc"] {
+        let state = lab
+            .dir
+            .path()
+            .join(format!("agent-{node}"))
+            .to_string_lossy()
+            .into_owned();
+        let child = lab
+            .node_ns(node)
+            .command(&[
+                FABRIC,
+                "agent",
+                "--node",
+                node,
+                "--controller",
+                "https://198.51.100.20:8444",
+                "-t",
+                &topology,
+                "--secrets",
+                &secrets,
+                "--state-dir",
+                &state,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        agents.0.push(child);
+    }
+    for node in ["z640", "nuc"] {
+        assert!(
+            reaches(&lab, node, "10.0.12.20", Duration::from_secs(15)),
+            "{node} → vps01 before the cut"
+        );
+    }
+    assert!(
+        poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            resolves(&lab)
+        }),
+        "DNS on wg1 before the cut"
+    );
+    (lab, agents)
+}
+
+/// Cuts CHR01's underlay, then checks that both spokes reach VPS01 through `via` (an
+/// endpoint) and that DNS on wg1 still answers.
+fn cut_and_follow(lab: &Lab, layout: &str, via: &str) {
+    let link = lab.underlay_link("203.0.113.10");
+    let cut = Instant::now();
+    lab.inet(&["link", "set", &link, "down"]);
+    let detected = lab.wait_persisted(1, layout, Duration::from_secs(3));
+    for node in ["z640", "nuc"] {
+        assert!(
+            reaches(lab, node, "10.0.12.20", Duration::from_secs(10)),
+            "{node} → vps01 after the cut:\n{}",
+            lab.log_text()
+        );
+        let endpoints = text(&lab.exec(node, &["wg", "show", "wg0", "endpoints"]).stdout);
+        assert!(
+            endpoints.contains(via),
+            "{node} must now use {via}: {endpoints}"
+        );
+        eprintln!(
+            "{layout}: {node} reaches vps01 via {via} {:.3} s after the cut (failover persisted at {:.3} s)",
+            cut.elapsed().as_secs_f64(),
+            detected.as_secs_f64()
+        );
+        assert!(
+            resolves(lab),
+            "DNS on wg1 keeps answering during the failover"
+        );
+    }
+    // CHR01 is unreachable: the fence is attempted in the background and reported as impossible.
+    assert!(
+        poll_until(Duration::from_secs(10), Duration::from_millis(50), || lab
+            .log_text()
+            .contains("fence not possible")),
+        "{}",
+        lab.log_text()
+    );
+}
+
+#[test]
+fn cut_hub_moves_spokes_through_agents_to_chr02_and_dns_keeps_answering() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let (lab, agents) = lab_with_agents("e", "chr02");
+    cut_and_follow(&lab, "chr02", "203.0.113.20:51820");
+    drop(agents);
+}
+
+#[test]
+fn cut_hub_moves_spokes_through_agents_to_vps01_in_split_role() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let (lab, agents) = lab_with_agents("s", "split-role");
+    cut_and_follow(&lab, "split-role", "198.51.100.20:51820");
+    // Client sites keep CHR01 for SSTP in split-role; here CHR01 itself is cut, so only check
+    // that VPS01 now serves wg0 as the hub.
+    assert!(
+        text(&lab.exec("vps01", &["wg", "show", "wg0", "peers"]).stdout)
+            .lines()
+            .count()
+            >= 3
+    );
+    drop(agents);
+}
+
+#[test]
+fn hub_with_dead_wireguard_but_live_rest_is_fenced() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let (lab, agents) = lab_with_agents("w", "chr02");
+    // CHR01's WireGuard stops answering (UDP 51820 dropped in its namespace); its underlay and
+    // REST stay up, so the controller can and must fence it.
+    let chr01 = lab.node_ns("chr01");
+    for rule in [
+        vec!["nft", "add", "table", "inet", "fabtest"],
+        vec![
+            "nft",
+            "add",
+            "chain",
+            "inet",
+            "fabtest",
+            "in",
+            "{ type filter hook input priority 0 ; }",
+        ],
+        vec![
+            "nft", "add", "rule", "inet", "fabtest", "in", "udp", "dport", "51820", "drop",
+        ],
+    ] {
+        chr01
+            .run(&rule.iter().map(|s| &**s).collect::<Vec<_>>())
+            .unwrap();
+    }
+    lab.wait_persisted(1, "chr02", Duration::from_secs(5));
+    assert!(
+        poll_until(Duration::from_secs(10), Duration::from_millis(50), || lab
+            .log_text()
+            .contains("fenced: fabric-owned peers disabled")),
+        "{}",
+        lab.log_text()
+    );
+    let peers = text(&lab.exec("chr01", &["wg", "show", "wg0", "peers"]).stdout);
+    assert!(
+        peers.trim().is_empty(),
+        "fenced chr01 keeps no active spoke peers: {peers}"
+    );
+    for node in ["z640", "nuc"] {
+        assert!(
+            reaches(&lab, node, "10.0.12.20", Duration::from_secs(10)),
+            "{node} → vps01 via chr02 after the fence"
+        );
+    }
+    drop(agents);
+}
