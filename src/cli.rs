@@ -33,6 +33,23 @@ pub struct SecretsArg {
     pub secrets: Option<PathBuf>,
 }
 
+impl TopologyArg {
+    /// Reads and validates the topology; its findings come back as the inner error (exit 1).
+    pub fn read(&self) -> anyhow::Result<Result<fabric::model::Topology, crate::Findings>> {
+        Ok(fabric::shell::topology::read(&self.topology)?
+            .map_err(|invalid| crate::Findings(invalid.to_string())))
+    }
+}
+
+impl SecretsArg {
+    /// The secrets directory: `--secrets`, else `secrets/` beside the topology file.
+    pub fn dir_for(&self, topology: &TopologyArg) -> PathBuf {
+        self.secrets
+            .clone()
+            .unwrap_or_else(|| fabric::shell::topology::default_secrets_dir(&topology.topology))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate the topology and report every finding as FILE:LINE:COL: path: message (hint).

@@ -30,15 +30,11 @@ fn live_setup(live: &LiveArgs, lock: bool) -> anyhow::Result<Result<Live, Findin
         None
     };
     backend.prefetch();
-    let t = match shell::topology::read(&live.topology.topology)? {
+    let t = match live.topology.read()? {
         Ok(t) => t,
-        Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
+        Err(findings) => return Ok(Err(findings)),
     };
-    let dir = live
-        .secrets
-        .secrets
-        .clone()
-        .unwrap_or_else(|| shell::topology::default_secrets_dir(&live.topology.topology));
+    let dir = live.secrets.dir_for(&live.topology);
     let (keys, secret_values) = SecretsDir::new(&dir).load(&t)?;
     let mut plan = fabric::plan::plan(&t, &keys, &live.layout)?;
     let names = fabric::apply::node::peer_names(&plan);
@@ -144,11 +140,7 @@ fn backend_kind(b: BackendArg) -> fabric::apply::node::BackendKind {
 /// `fabric agent`: runs until SIGINT/SIGTERM.
 pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
     use anyhow::Context;
-    let secrets = args
-        .secrets
-        .secrets
-        .clone()
-        .unwrap_or_else(|| shell::topology::default_secrets_dir(&args.topology.topology));
+    let secrets = args.secrets.dir_for(&args.topology);
     let dir = SecretsDir::new(&secrets);
     let ca = args
         .ca
@@ -215,11 +207,7 @@ pub fn rest_standin(args: RestStandinArgs) -> anyhow::Result<()> {
         Ok(t) => t,
         Err(invalid) => anyhow::bail!("{invalid}"),
     };
-    let secrets = args
-        .secrets
-        .secrets
-        .clone()
-        .unwrap_or_else(|| shell::topology::default_secrets_dir(&args.topology.topology));
+    let secrets = args.secrets.dir_for(&args.topology);
     let (keys, _) = SecretsDir::new(&secrets).load(&t)?;
     let plan = fabric::plan::plan(&t, &keys, &args.layout)?;
     let names = fabric::apply::node::peer_names(&plan);

@@ -16,7 +16,7 @@ use cli::{Cli, Command, LabAction};
 use fabric::shell::{self, secrets::SecretsDir};
 
 /// A failure that is a finding about the input (exit 1), not an operational error (exit 2).
-struct Findings(String);
+pub struct Findings(pub String);
 
 fn main() -> ExitCode {
     // No transparent huge pages: mimalloc's 2 MiB-aligned arenas would otherwise be backed
@@ -50,9 +50,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
     match cli.command {
         Command::Check { topology } => {
-            let t = match shell::topology::read(&topology.topology)? {
+            let t = match topology.read()? {
                 Ok(t) => t,
-                Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
+                Err(findings) => return Ok(Err(findings)),
             };
             println!(
                 "{}: valid ({} nodes, {} planes, {} client routers, {} layouts)",
@@ -64,13 +64,11 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
             );
         }
         Command::Keys { topology, secrets } => {
-            let t = match shell::topology::read(&topology.topology)? {
+            let t = match topology.read()? {
                 Ok(t) => t,
-                Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
+                Err(findings) => return Ok(Err(findings)),
             };
-            let dir = secrets
-                .secrets
-                .unwrap_or_else(|| shell::topology::default_secrets_dir(&topology.topology));
+            let dir = secrets.dir_for(&topology);
             let report = SecretsDir::new(&dir).generate_missing(&t)?;
             for path in &report.created {
                 println!("created {path}");
@@ -88,13 +86,11 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
             layout,
             out,
         } => {
-            let t = match shell::topology::read(&topology.topology)? {
+            let t = match topology.read()? {
                 Ok(t) => t,
-                Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
+                Err(findings) => return Ok(Err(findings)),
             };
-            let dir = secrets
-                .secrets
-                .unwrap_or_else(|| shell::topology::default_secrets_dir(&topology.topology));
+            let dir = secrets.dir_for(&topology);
             let (keys, secret_values) = SecretsDir::new(&dir).load(&t)?;
             let plan = fabric::plan::plan(&t, &keys, &layout)?;
             let artifacts = fabric::render::render(&plan, &secret_values);
@@ -130,9 +126,9 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 layout,
                 rest_standins,
             } => {
-                let t = match shell::topology::read(&topology.topology)? {
+                let t = match topology.read()? {
                     Ok(t) => t,
-                    Err(invalid) => return Ok(Err(Findings(invalid.to_string()))),
+                    Err(findings) => return Ok(Err(findings)),
                 };
                 let spec = fabric::lab::LabSpec {
                     prefix,
@@ -171,20 +167,14 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
             no_agent_api,
             routeros_credentials,
         } => {
-            if let Err(e) = fabric::daemon::load::load(
-                &topology.topology,
-                &secrets
-                    .secrets
-                    .clone()
-                    .unwrap_or_else(|| shell::topology::default_secrets_dir(&topology.topology)),
-            ) && let Some(invalid) = e.downcast_ref::<shell::topology::Invalid>()
+            if let Err(e) =
+                fabric::daemon::load::load(&topology.topology, &secrets.dir_for(&topology))
+                && let Some(invalid) = e.downcast_ref::<shell::topology::Invalid>()
             {
                 return Ok(Err(Findings(invalid.to_string())));
             }
             let opts = fabric::daemon::ServeOptions {
-                secrets: secrets
-                    .secrets
-                    .unwrap_or_else(|| shell::topology::default_secrets_dir(&topology.topology)),
+                secrets: secrets.dir_for(&topology),
                 topology: topology.topology,
                 state_dir,
                 control: control.control,
