@@ -35,7 +35,7 @@ fn live_setup(live: &LiveArgs, lock: bool) -> anyhow::Result<Result<Live, Findin
         Err(findings) => return Ok(Err(findings)),
     };
     let dir = live.secrets.dir_for(&live.topology);
-    let (keys, secret_values) = SecretsDir::new(&dir).load(&t)?;
+    let (keys, secret_values) = SecretsDir::new(&dir).load_for_node(&t, &live.node)?;
     let mut plan = fabric::plan::plan(&t, &keys, &live.layout)?;
     let names = fabric::apply::node::peer_names(&plan);
     let Some(node) = plan.nodes.remove(&live.node) else {

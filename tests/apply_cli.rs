@@ -43,3 +43,63 @@ fn node_names_are_checked_by_the_parser() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("not a valid name"), "{err}");
 }
+
+/// A node plans with its own private key and the public halves only: a spoke never needs
+/// another node's private key. (Reads this host's state; changes nothing.)
+#[test]
+fn a_node_plans_with_only_its_own_private_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("s");
+    let topology = concat!(env!("CARGO_MANIFEST_DIR"), "/topology.yaml");
+    let fabric = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fabric"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(
+        fabric(&[
+            "keys",
+            "-t",
+            topology,
+            "--secrets",
+            secrets.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    for entry in std::fs::read_dir(secrets.join("wg")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".key") && !name.starts_with("z640.") {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    std::fs::remove_dir_all(secrets.join("sstp")).unwrap();
+    let plan = |node: &str| {
+        fabric(&[
+            "plan",
+            "--node",
+            node,
+            "-t",
+            topology,
+            "--secrets",
+            secrets.to_str().unwrap(),
+        ])
+    };
+    let out = plan("z640");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_ne!(
+        out.status.code(),
+        Some(2),
+        "z640 must plan with its own key and the .pub files: {err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("z640 wg0:"));
+    let out = plan("nuc");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("key file(s) missing") && err.contains("nuc.wg0.key") && !err.contains("z640"),
+        "{err}"
+    );
+}

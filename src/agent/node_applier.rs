@@ -41,7 +41,7 @@ impl super::Applier for NodeApplier {
             Ok(t) => t,
             Err(invalid) => bail!("{invalid}"),
         };
-        let (keys, secrets) = SecretsDir::new(&self.secrets).load(&t)?;
+        let (keys, secrets) = SecretsDir::new(&self.secrets).load_for_node(&t, &self.node)?;
         let plan = crate::plan::plan(&t, &keys, layout)?;
         let names = node::peer_names(&plan);
         let Some(me) = plan.nodes.get(&self.node) else {

@@ -26,7 +26,7 @@ pub fn load(topology: &Path, secrets: &Path) -> anyhow::Result<Loaded> {
             topology.display()
         )
     })?;
-    let (keys, secrets) = SecretsDir::new(secrets).load(&t)?;
+    let (keys, secrets) = SecretsDir::new(secrets).load_for_node(&t, &policy.controller)?;
     Ok(Loaded {
         topology: t,
         policy,

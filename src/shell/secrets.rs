@@ -19,7 +19,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use super::output::{WriteOutcome, write_atomic};
-use crate::model::{NodeName, Platform, PrivateKey, Secret, Topology};
+use crate::model::{NodeName, Platform, PrivateKey, PublicKey, Secret, Topology};
 use crate::plan::{KeyId, KeyRing};
 use crate::render::Secrets;
 
@@ -80,6 +80,7 @@ impl SecretsDir {
                 &path,
                 write_new(&path, || Ok(PrivateKey::generate().expose_base64()))?,
             );
+            self.write_public(&id)?;
         }
         for c in t.sstp.iter().flat_map(|s| &s.clients) {
             let path = self.password_path(c.name.as_str());
@@ -152,6 +153,79 @@ impl SecretsDir {
             );
         }
         Ok(out)
+    }
+
+    /// `wg/<node>.<plane>.pub`: the public half, so a node can plan with only its own private
+    /// key plus these (copy `wg/*.pub` and the node's own `.key` files to it).
+    fn pub_path(&self, id: &KeyId) -> PathBuf {
+        self.root
+            .join("wg")
+            .join(format!("{}.{}.pub", id.node, id.plane))
+    }
+
+    /// Writes (or refreshes) the `.pub` file of a fabric-managed key.
+    fn write_public(&self, id: &KeyId) -> anyhow::Result<()> {
+        let key_path = self.key_path(id);
+        let text =
+            read_secret(&key_path)?.with_context(|| format!("{} vanished", key_path.display()))?;
+        let key: PrivateKey = text
+            .parse()
+            .with_context(|| format!("{} is not a WireGuard private key", key_path.display()))?;
+        write_atomic(
+            &self.pub_path(id),
+            format!("{}\n", key.public_key()).as_bytes(),
+            0o600,
+        )?;
+        Ok(())
+    }
+
+    /// What one node needs to plan and apply its own interfaces: every public key (from the
+    /// topology or `wg/*.pub`) and only `node`'s own private keys — a spoke never holds
+    /// another node's private key. Names every missing file.
+    pub fn load_for_node(
+        &self,
+        t: &Topology,
+        node: &NodeName,
+    ) -> anyhow::Result<(KeyRing, Secrets)> {
+        let mut ring = KeyRing::default();
+        let mut secrets = Secrets::default();
+        let mut missing = Vec::new();
+        for (id, public) in KeyRing::needed(t) {
+            if let Some(public) = public {
+                ring.0.insert(id, public);
+            } else if &id.node == node {
+                let path = self.key_path(&id);
+                match read_secret(&path)? {
+                    Some(text) => {
+                        let key: PrivateKey = text.parse().with_context(|| {
+                            format!("{} is not a WireGuard private key", path.display())
+                        })?;
+                        ring.0.insert(id.clone(), key.public_key());
+                        secrets.private_keys.insert(id, key);
+                    }
+                    None => missing.push(path.display().to_string()),
+                }
+            } else {
+                let path = self.pub_path(&id);
+                match fs::read_to_string(&path) {
+                    Ok(text) => {
+                        let key: PublicKey = text.trim().parse().with_context(|| {
+                            format!("{} is not a WireGuard public key", path.display())
+                        })?;
+                        ring.0.insert(id, key);
+                    }
+                    Err(_) => missing.push(path.display().to_string()),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            bail!(
+                "{} key file(s) missing: {} (run `fabric keys`, then copy wg/*.pub and this node's own wg/{node}.*.key)",
+                missing.len(),
+                missing.join(", ")
+            );
+        }
+        Ok((ring, secrets))
     }
 
     /// Reads the secrets the topology needs; names every missing one.
