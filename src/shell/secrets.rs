@@ -163,14 +163,41 @@ impl SecretsDir {
             .join(format!("{}.{}.pub", id.node, id.plane))
     }
 
+    /// The private key in `wg/<node>.<plane>.key`, or `None` when the file is missing.
+    fn read_private_key(&self, id: &KeyId) -> anyhow::Result<Option<PrivateKey>> {
+        let path = self.key_path(id);
+        let Some(text) = read_secret(&path)? else {
+            return Ok(None);
+        };
+        let key = text
+            .parse()
+            .with_context(|| format!("{} is not a WireGuard private key", path.display()))?;
+        Ok(Some(key))
+    }
+
+    /// Records `id`'s private key (and its public half), or the missing file's path.
+    fn take_private_key(
+        &self,
+        id: KeyId,
+        ring: &mut KeyRing,
+        secrets: &mut Secrets,
+        missing: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        match self.read_private_key(&id)? {
+            Some(key) => {
+                ring.0.insert(id.clone(), key.public_key());
+                secrets.private_keys.insert(id, key);
+            }
+            None => missing.push(self.key_path(&id).display().to_string()),
+        }
+        Ok(())
+    }
+
     /// Writes (or refreshes) the `.pub` file of a fabric-managed key.
     fn write_public(&self, id: &KeyId) -> anyhow::Result<()> {
-        let key_path = self.key_path(id);
-        let text =
-            read_secret(&key_path)?.with_context(|| format!("{} vanished", key_path.display()))?;
-        let key: PrivateKey = text
-            .parse()
-            .with_context(|| format!("{} is not a WireGuard private key", key_path.display()))?;
+        let key = self
+            .read_private_key(id)?
+            .with_context(|| format!("{} vanished", self.key_path(id).display()))?;
         write_atomic(
             &self.pub_path(id),
             format!("{}\n", key.public_key()).as_bytes(),
@@ -194,17 +221,7 @@ impl SecretsDir {
             if let Some(public) = public {
                 ring.0.insert(id, public);
             } else if &id.node == node {
-                let path = self.key_path(&id);
-                match read_secret(&path)? {
-                    Some(text) => {
-                        let key: PrivateKey = text.parse().with_context(|| {
-                            format!("{} is not a WireGuard private key", path.display())
-                        })?;
-                        ring.0.insert(id.clone(), key.public_key());
-                        secrets.private_keys.insert(id, key);
-                    }
-                    None => missing.push(path.display().to_string()),
-                }
+                self.take_private_key(id, &mut ring, &mut secrets, &mut missing)?;
             } else {
                 let path = self.pub_path(&id);
                 match fs::read_to_string(&path) {
@@ -234,20 +251,11 @@ impl SecretsDir {
         let mut secrets = Secrets::default();
         let mut missing = Vec::new();
         for (id, public) in KeyRing::needed(t) {
-            if let Some(public) = public {
-                ring.0.insert(id, public);
-                continue;
-            }
-            let path = self.key_path(&id);
-            match read_secret(&path)? {
-                Some(text) => {
-                    let key: PrivateKey = text.parse().with_context(|| {
-                        format!("{} is not a WireGuard private key", path.display())
-                    })?;
-                    ring.0.insert(id.clone(), key.public_key());
-                    secrets.private_keys.insert(id, key);
+            match public {
+                Some(public) => {
+                    ring.0.insert(id, public);
                 }
-                None => missing.push(path.display().to_string()),
+                None => self.take_private_key(id, &mut ring, &mut secrets, &mut missing)?,
             }
         }
         for c in t.sstp.iter().flat_map(|s| &s.clients) {
