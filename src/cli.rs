@@ -254,8 +254,9 @@ pub struct LiveArgs {
     /// The layout to apply (see `layouts` in the topology).
     #[arg(long, default_value = "primary")]
     pub layout: String,
-    /// WireGuard implementation: auto = kernel when the module is loaded, else userspace
-    /// (wireguard-go). The kernel backend is not implemented yet.
+    /// WireGuard implementation: auto = each existing interface with the implementation that
+    /// holds it, new ones in the kernel when the wireguard module is available, else
+    /// wireguard-go (userspace)
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
 }

@@ -21,7 +21,7 @@ struct Live {
 fn live_setup(live: &LiveArgs, lock: bool) -> anyhow::Result<Result<Live, Findings>> {
     let start = std::time::Instant::now();
     let backend = fabric::apply::node::backend(backend_kind(live.backend))?;
-    // Userspace is the only backend, so its run directory holds the lock.
+    // The lock lives in /var/run/wireguard for both backends (the netns lab makes it per node).
     let lock = if lock {
         Some(fabric::apply::userspace::lock(
             fabric::apply::userspace::LOCK_TIMEOUT,

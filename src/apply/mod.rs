@@ -11,6 +11,7 @@
 pub mod backend;
 pub mod diff;
 pub mod ip;
+pub mod kernel;
 pub mod model;
 pub mod node;
 pub mod uapi;

@@ -2,7 +2,6 @@
 //! through a [`WgBackend`], diffed, and (for apply) changed in place.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -18,27 +17,26 @@ use crate::render::Secrets;
 /// Which WireGuard implementation holds the node's interfaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
-    /// Kernel when the `wireguard` module is loaded, userspace (wireguard-go) otherwise.
+    /// Per interface: the implementation that holds it; new interfaces in the kernel when the
+    /// `wireguard` module is available, with wireguard-go otherwise.
     Auto,
     Userspace,
     Kernel,
 }
 
-/// The backend for `kind`. The kernel backend is not implemented yet: this project's
-/// machines and CI have no WireGuard module to test it against.
+/// The backend for `kind`. `Auto` drives each existing interface with the implementation
+/// that holds it and creates missing ones in the kernel when the module is there, with
+/// wireguard-go otherwise; `Kernel` refuses at once on a machine without the module.
 pub fn backend(kind: BackendKind) -> anyhow::Result<Box<dyn WgBackend + Send>> {
-    let kernel_module = Path::new("/sys/module/wireguard").exists();
+    use super::kernel::{AutoBackend, KernelBackend, kernel_available};
     match kind {
         BackendKind::Userspace => Ok(Box::new(UserspaceBackend::default())),
-        BackendKind::Auto if !kernel_module => Ok(Box::new(UserspaceBackend::default())),
-        BackendKind::Auto | BackendKind::Kernel => bail!(
-            "the kernel WireGuard backend is not implemented yet{} (pass --backend userspace \
-             to drive wireguard-go interfaces)",
-            if kernel_module {
-                " and the wireguard module is loaded"
-            } else {
-                ""
-            }
+        BackendKind::Auto => Ok(Box::new(AutoBackend::new(kernel_available()))),
+        BackendKind::Kernel if kernel_available() => Ok(Box::new(KernelBackend)),
+        BackendKind::Kernel => bail!(
+            "--backend kernel: this machine has no WireGuard kernel module (/sys/module/wireguard \
+             is missing and none is installed for the running kernel); use --backend userspace \
+             (wireguard-go) or --backend auto"
         ),
     }
 }

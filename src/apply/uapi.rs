@@ -101,7 +101,7 @@ pub fn uapi_set(changes: &[WgChange]) -> String {
 
 /// The library's peer for `p`: keepalive always explicit (0 turns it off), allowed IPs
 /// replaced, the preshared key zeroed (= none) when asked.
-fn peer(p: &PeerPlan, clear_psk: bool) -> Peer {
+pub(super) fn peer(p: &PeerPlan, clear_psk: bool) -> Peer {
     let mut out = Peer::new(Key::new(*p.public_key.as_bytes()));
     out.endpoint = p.endpoint;
     out.persistent_keepalive_interval = Some(p.keepalive.unwrap_or(0));

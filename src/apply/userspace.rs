@@ -22,6 +22,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
+use defguard_wireguard_rs::host::Host;
 use defguard_wireguard_rs::key::Key;
 use ipnet::IpNet;
 
@@ -76,7 +77,7 @@ pub fn lock(timeout: Duration) -> anyhow::Result<std::fs::File> {
 }
 
 /// IPv4 forwarding switch of the current network namespace.
-const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+pub(super) const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
 fn read_forwarding() -> anyhow::Result<bool> {
     let v = std::fs::read_to_string(IP_FORWARD).with_context(|| format!("reading {IP_FORWARD}"))?;
@@ -90,7 +91,7 @@ pub struct UserspaceBackend {
     prefetched: Mutex<BTreeMap<String, JoinHandle<anyhow::Result<InterfaceObserved>>>>,
 }
 
-fn public_key(key: &Key) -> PublicKey {
+pub(super) fn public_key(key: &Key) -> PublicKey {
     // `Key` displays as base64, the form `PublicKey` parses.
     key.to_string()
         .parse()
@@ -155,7 +156,12 @@ fn read_now(ifname: &Ifname) -> anyhow::Result<InterfaceObserved> {
         ),
         (Some(_), Some(pending)) => pending.wait()?,
     };
-    let link = link.unwrap_or_default();
+    observed(&host, link.unwrap_or_default())
+}
+
+/// What an interface reports, from its WireGuard state (`host`, from UAPI or netlink) and its
+/// link state. Shared by the userspace and the kernel backend.
+pub(super) fn observed(host: &Host, link: ip::LinkObserved) -> anyhow::Result<InterfaceObserved> {
     let peers = host
         .peers
         .values()
@@ -199,6 +205,12 @@ fn apply_now(ifname: &Ifname, changes: &[WgChange]) -> anyhow::Result<()> {
         uapi_transaction(ifname, &uapi, UAPI_TIMEOUT)
             .with_context(|| format!("{ifname}: configuring WireGuard"))?;
     }
+    apply_link_changes(ifname, changes)
+}
+
+/// The non-WireGuard part of `changes` (MTU, addresses, link up, routes, forwarding) through
+/// iproute2. Shared by the userspace and the kernel backend.
+pub(super) fn apply_link_changes(ifname: &Ifname, changes: &[WgChange]) -> anyhow::Result<()> {
     let name = ifname.as_str();
     for change in changes {
         match change {
@@ -247,16 +259,20 @@ fn create(ifname: &Ifname) -> anyhow::Result<()> {
     }
 }
 
-/// The last handshake of each peer of a wireguard-go interface (`None`: never), for the
-/// failover monitor's handshake-age signal. Bounded by `timeout`.
+/// The last handshake of each peer of a WireGuard interface (`None`: never), for the
+/// failover monitor's handshake-age signal: over the UAPI socket for wireguard-go, over
+/// netlink for a kernel interface. Bounded by `timeout`.
 pub fn last_handshakes(
     ifname: &Ifname,
     timeout: Duration,
 ) -> anyhow::Result<Vec<(PublicKey, Option<std::time::SystemTime>)>> {
-    if !socket_path(ifname).exists() {
-        bail!("{ifname}: no wireguard-go socket");
-    }
-    let host = read_host(ifname, timeout).wait()?;
+    let host = if socket_path(ifname).exists() {
+        read_host(ifname, timeout).wait()?
+    } else if super::kernel::link_kind(ifname) == super::kernel::LinkKind::Kernel {
+        super::kernel::read_host(ifname, timeout)?
+    } else {
+        bail!("{ifname}: neither a wireguard-go socket nor a kernel WireGuard link");
+    };
     Ok(host
         .peers
         .values()
