@@ -2,6 +2,8 @@
 //! backend, print one line per change. Exit 1 for drift (`plan`) or changes fabric cannot
 //! make (`apply`: a node-held private key).
 
+use std::io::Write;
+
 use fabric::shell::{self, secrets::SecretsDir};
 
 use crate::Findings;
@@ -69,18 +71,27 @@ pub fn plan(live: LiveArgs) -> anyhow::Result<Result<(), Findings>> {
         Err(f) => return Ok(Err(f)),
     };
     let reports = fabric::apply::node::plan(backend.as_ref(), &node, &secrets, &names)?;
+    // One write for the whole report: a 1,000-peer change is 1,000 lines.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut drift = 0;
     for r in &reports {
         if r.changes.is_empty() {
-            println!("{} {}: no change", node.name, r.ifname);
+            writeln!(out, "{} {}: no change", node.name, r.ifname)?;
         } else {
-            println!("{} {}: {} change(s)", node.name, r.ifname, r.changes.len());
+            writeln!(
+                out,
+                "{} {}: {} change(s)",
+                node.name,
+                r.ifname,
+                r.changes.len()
+            )?;
         }
         for c in &r.changes {
-            println!("  {c}");
+            writeln!(out, "  {c}")?;
         }
         drift += r.changes.len();
     }
+    out.flush()?;
     if drift > 0 {
         return Ok(Err(Findings(format!(
             "{}: {drift} difference(s) from layout {} (run `fabric apply`)",
@@ -102,27 +113,30 @@ pub fn apply(live: LiveArgs) -> anyhow::Result<Result<(), Findings>> {
         Err(f) => return Ok(Err(f)),
     };
     let reports = fabric::apply::node::apply(backend.as_mut(), &node, &secrets, &names)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut refused = Vec::new();
     for r in &reports {
         let (done, left): (Vec<_>, Vec<_>) = r.changes.iter().partition(|c| c.is_applicable());
         if done.is_empty() {
-            println!("{} {}: no change", node.name, r.ifname);
+            writeln!(out, "{} {}: no change", node.name, r.ifname)?;
         } else {
-            println!(
+            writeln!(
+                out,
                 "{} {}: applied {} change(s)",
                 node.name,
                 r.ifname,
                 done.len()
-            );
+            )?;
         }
         for c in done {
-            println!("  {c}");
+            writeln!(out, "  {c}")?;
         }
         refused.extend(
             left.into_iter()
                 .map(|c| format!("{} {}: {c}", node.name, r.ifname)),
         );
     }
+    out.flush()?;
     if !refused.is_empty() {
         return Ok(Err(Findings(refused.join("\n"))));
     }

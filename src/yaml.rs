@@ -26,18 +26,53 @@ impl Pos {
 }
 
 /// Source positions of every value (and every mapping key) in the document.
-#[derive(Debug, Default, Clone)]
+///
+/// Recorded while parsing as a flat arena in document order (no per-node path strings);
+/// the path → position maps are built on first lookup, which only happens when there is a
+/// finding to report. A valid topology never pays for them.
+#[derive(Debug, Default)]
 pub struct PathIndex {
+    entries: Vec<Entry>,
+    /// Every mapping key's text, back to back; [`Seg::Key`] points into it.
+    key_text: String,
+    maps: std::sync::OnceLock<PathMaps>,
+}
+
+#[derive(Debug, Default)]
+struct PathMaps {
     values: HashMap<String, Pos>,
     keys: HashMap<String, Pos>,
+}
+
+/// One value in the document: where it hangs and where it is.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    parent: u32,
+    seg: Seg,
+    value: Pos,
+    /// The position of the mapping key naming this value.
+    key: Option<Pos>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seg {
+    Root,
+    Key {
+        start: u32,
+        len: u32,
+    },
+    Index(u32),
+    /// A duplicate or non-string key's value: parsed, never addressable.
+    Scratch,
 }
 
 impl PathIndex {
     /// Position of the value at `path`, or of its nearest ancestor that has one.
     pub fn value_pos(&self, path: &str) -> Option<Pos> {
+        let values = &self.maps().values;
         let mut p = path;
         loop {
-            if let Some(pos) = self.values.get(p) {
+            if let Some(pos) = values.get(p) {
                 return Some(*pos);
             }
             p = parent_path(p)?;
@@ -46,15 +81,84 @@ impl PathIndex {
 
     /// Position of the mapping key that ends `path` (falls back to the value's position).
     pub fn key_pos(&self, path: &str) -> Option<Pos> {
-        self.keys
+        self.maps()
+            .keys
             .get(path)
             .copied()
             .or_else(|| self.value_pos(path))
     }
 
-    /// Every path that ends in a mapping key, with the key's position.
-    pub fn key_paths(&self) -> impl Iterator<Item = (&str, Pos)> {
-        self.keys.iter().map(|(k, p)| (k.as_str(), *p))
+    /// Every mapping key whose name satisfies `wanted`, as `(path, key position)`; paths
+    /// are built only for those.
+    pub fn keys_named(&self, wanted: impl Fn(&str) -> bool) -> Vec<(String, Pos)> {
+        let mut out = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if let (Seg::Key { start, len }, Some(pos)) = (e.seg, e.key) {
+                let name = &self.key_text[start as usize..(start + len) as usize];
+                if wanted(name)
+                    && let Some(path) = self.path_of(i)
+                {
+                    out.push((path, pos));
+                }
+            }
+        }
+        out
+    }
+
+    /// The path of entry `i`, `None` under a scratch entry.
+    fn path_of(&self, i: usize) -> Option<String> {
+        let mut chain = Vec::new();
+        let mut at = i;
+        loop {
+            let e = &self.entries[at];
+            match e.seg {
+                Seg::Root => break,
+                Seg::Scratch => return None,
+                _ => chain.push(e.seg),
+            }
+            at = e.parent as usize;
+        }
+        let mut path = String::new();
+        for seg in chain.iter().rev() {
+            path = self.join(&path, *seg);
+        }
+        Some(path)
+    }
+
+    fn join(&self, parent: &str, seg: Seg) -> String {
+        match seg {
+            Seg::Key { start, len } => join_key(
+                parent,
+                &self.key_text[start as usize..(start + len) as usize],
+            ),
+            Seg::Index(i) => join_index(parent, i as usize),
+            Seg::Root | Seg::Scratch => parent.to_string(),
+        }
+    }
+
+    fn maps(&self) -> &PathMaps {
+        self.maps.get_or_init(|| {
+            let mut maps = PathMaps::default();
+            // Entries are in document order: a parent's path is known before its children's.
+            let mut paths: Vec<Option<String>> = Vec::with_capacity(self.entries.len());
+            for e in &self.entries {
+                let path = match e.seg {
+                    Seg::Root => Some(String::new()),
+                    Seg::Scratch => None,
+                    seg => paths[e.parent as usize]
+                        .as_deref()
+                        .map(|parent| self.join(parent, seg)),
+                };
+                if let Some(p) = &path {
+                    maps.values.insert(p.clone(), e.value);
+                    if let Some(k) = e.key {
+                        maps.keys.insert(p.clone(), k);
+                    }
+                }
+                paths.push(path);
+            }
+            maps
+        })
     }
 }
 
@@ -107,36 +211,24 @@ pub struct Document {
 
 /// Parses one YAML document. A syntax error is returned as the single fatal problem.
 pub fn parse(text: &str) -> Result<Document, YamlProblem> {
-    let mut events = Vec::new();
-    for item in Parser::new_from_str(text) {
-        match item {
-            Ok(ev) => events.push(ev),
-            Err(e) => {
-                let m = e.marker();
-                return Err(YamlProblem {
-                    pos: Pos {
-                        line: m.line(),
-                        col: m.col() + 1,
-                    },
-                    path: String::new(),
-                    message: format!("YAML syntax error: {}", e.info()),
-                });
-            }
-        }
-    }
     let mut builder = Builder {
-        events,
-        at: 0,
+        events: Parser::new_from_str(text).peekable(),
+        error: None,
         index: PathIndex::default(),
         problems: Vec::new(),
         anchors: HashMap::new(),
     };
     builder.skip_to_document();
     let value = if builder.at_node() {
-        builder.node("")
+        builder.node(0, Seg::Root, None)
     } else {
         Value::Null
     };
+    // The rest of the stream still has to be valid YAML.
+    while builder.error.is_none() && builder.next().is_some() {}
+    if let Some(e) = builder.error {
+        return Err(e);
+    }
     Ok(Document {
         value,
         index: builder.index,
@@ -144,27 +236,61 @@ pub fn parse(text: &str) -> Result<Document, YamlProblem> {
     })
 }
 
+type Events<'a> = std::iter::Peekable<Parser<'a, saphyr_parser::StrInput<'a>>>;
+
+/// Builds the value tree straight from the event stream (no event buffer), recording
+/// positions in the index arena.
 struct Builder<'a> {
-    events: Vec<(Event<'a>, Span)>,
-    at: usize,
+    events: Events<'a>,
+    /// The first syntax error; the builder then sees the stream as ended.
+    error: Option<YamlProblem>,
     index: PathIndex,
     problems: Vec<YamlProblem>,
     anchors: HashMap<usize, Value>,
 }
 
-impl Builder<'_> {
-    fn skip_to_document(&mut self) {
-        while self.at < self.events.len() {
-            match self.events[self.at].0 {
-                Event::StreamStart | Event::DocumentStart(_) | Event::Nothing => self.at += 1,
-                _ => break,
-            }
+impl<'a> Builder<'a> {
+    fn peek(&mut self) -> Option<&Event<'a>> {
+        if self.error.is_some() {
+            return None;
+        }
+        if matches!(self.events.peek(), Some(Err(_)))
+            && let Some(Err(e)) = self.events.next()
+        {
+            let m = e.marker();
+            self.error = Some(YamlProblem {
+                pos: Pos {
+                    line: m.line(),
+                    col: m.col() + 1,
+                },
+                path: String::new(),
+                message: format!("YAML syntax error: {}", e.info()),
+            });
+            return None;
+        }
+        match self.events.peek() {
+            Some(Ok((event, _))) => Some(event),
+            _ => None,
         }
     }
 
-    fn at_node(&self) -> bool {
+    fn next(&mut self) -> Option<(Event<'a>, Span)> {
+        self.peek()?;
+        self.events.next()?.ok()
+    }
+
+    fn skip_to_document(&mut self) {
+        while matches!(
+            self.peek(),
+            Some(Event::StreamStart | Event::DocumentStart(_) | Event::Nothing)
+        ) {
+            self.next();
+        }
+    }
+
+    fn at_node(&mut self) -> bool {
         matches!(
-            self.events.get(self.at).map(|e| &e.0),
+            self.peek(),
             Some(
                 Event::Scalar(..)
                     | Event::SequenceStart(..)
@@ -174,16 +300,23 @@ impl Builder<'_> {
         )
     }
 
-    fn node(&mut self, path: &str) -> Value {
-        let (event, span) =
-            std::mem::replace(&mut self.events[self.at], (Event::Nothing, Span::default()));
-        self.at += 1;
-        self.index.values.insert(path.to_string(), Pos::of(&span));
+    /// The node at the head of the stream, recorded as child `seg` of entry `parent`.
+    fn node(&mut self, parent: u32, seg: Seg, key: Option<Pos>) -> Value {
+        let Some((event, span)) = self.next() else {
+            return Value::Null;
+        };
+        let me = self.index.entries.len() as u32;
+        self.index.entries.push(Entry {
+            parent,
+            seg,
+            value: Pos::of(&span),
+            key,
+        });
         let (value, anchor) = match event {
             Event::Scalar(text, style, anchor, _) => (scalar(&text, style), anchor),
             Event::Alias(id) => (self.anchors.get(&id).cloned().unwrap_or(Value::Null), 0),
-            Event::SequenceStart(anchor, _) => (self.sequence(path), anchor),
-            Event::MappingStart(anchor, _) => (self.mapping(path), anchor),
+            Event::SequenceStart(anchor, _) => (self.sequence(me), anchor),
+            Event::MappingStart(anchor, _) => (self.mapping(me), anchor),
             _ => (Value::Null, 0),
         };
         if anchor != 0 {
@@ -192,55 +325,73 @@ impl Builder<'_> {
         value
     }
 
-    fn sequence(&mut self, path: &str) -> Value {
+    fn sequence(&mut self, me: u32) -> Value {
         let mut items = Vec::new();
         while self.at_node() {
-            let child = join_index(path, items.len());
-            items.push(self.node(&child));
+            let seg = Seg::Index(items.len() as u32);
+            items.push(self.node(me, seg, None));
         }
-        self.at += 1; // SequenceEnd
+        self.next(); // SequenceEnd
         Value::Array(items)
     }
 
-    fn mapping(&mut self, path: &str) -> Value {
+    fn mapping(&mut self, me: u32) -> Value {
         let mut map = Map::new();
         while self.at_node() {
-            let key_pos = Pos::of(&self.events[self.at].1);
-            let key = match &self.events[self.at].0 {
-                Event::Scalar(text, ..) => Some(text.to_string()),
-                _ => None,
+            let Some((event, span)) = self.next() else {
+                break;
             };
-            let Some(key) = key else {
+            let key_pos = Pos::of(&span);
+            let Event::Scalar(key, ..) = event else {
+                // A mapping or sequence as a key: skip it and its value.
                 self.problems.push(YamlProblem {
                     pos: key_pos,
-                    path: path.to_string(),
+                    path: self.index.path_of(me as usize).unwrap_or_default(),
                     message: "mapping keys must be plain strings".into(),
                 });
-                let scratch = format!("{path}.<key>");
-                let _ = self.node(&scratch); // the key
-                let _ = self.node(&scratch); // its value
-                self.index.values.remove(&scratch);
+                self.skip_rest_of(event);
+                let _ = self.node(me, Seg::Scratch, None); // its value
                 continue;
             };
-            self.at += 1; // the key scalar
-            let child = join_key(path, &key);
-            if map.contains_key(&key) {
+            if map.contains_key(key.as_ref()) {
+                let parent = self.index.path_of(me as usize).unwrap_or_default();
                 self.problems.push(YamlProblem {
                     pos: key_pos,
-                    path: child.clone(),
+                    path: join_key(&parent, &key),
                     message: format!(
                         "duplicate key \"{key}\" (the first one would be silently overwritten)"
                     ),
                 });
-                let _ = self.node(&format!("{child}#dup"));
+                let _ = self.node(me, Seg::Scratch, None);
                 continue;
             }
-            self.index.keys.insert(child.clone(), key_pos);
-            let value = self.node(&child);
-            map.insert(key, value);
+            let start = self.index.key_text.len() as u32;
+            self.index.key_text.push_str(&key);
+            let seg = Seg::Key {
+                start,
+                len: key.len() as u32,
+            };
+            let value = self.node(me, seg, Some(key_pos));
+            map.insert(key.into_owned(), value);
         }
-        self.at += 1; // MappingEnd
+        self.next(); // MappingEnd
         Value::Object(map)
+    }
+
+    /// Consumes the rest of a collection whose start event was already taken.
+    fn skip_rest_of(&mut self, start: Event<'a>) {
+        if !matches!(start, Event::SequenceStart(..) | Event::MappingStart(..)) {
+            return;
+        }
+        let mut depth = 1usize;
+        while depth > 0 {
+            match self.next() {
+                Some((Event::SequenceStart(..) | Event::MappingStart(..), _)) => depth += 1,
+                Some((Event::SequenceEnd | Event::MappingEnd, _)) => depth -= 1,
+                Some(_) => {}
+                None => return,
+            }
+        }
     }
 }
 
@@ -322,5 +473,30 @@ mod tests {
     fn aliases_resolve_to_anchored_value() {
         let doc = parse("a: &x [1]\nb: *x\n").unwrap();
         assert_eq!(doc.value["b"], doc.value["a"]);
+    }
+
+    #[test]
+    fn a_collection_as_key_is_reported_and_later_keys_keep_their_positions() {
+        let doc = parse("a:\n  ? [x, y]\n  : 1\n  b: 2\nc: 3\n").unwrap();
+        assert_eq!(doc.problems.len(), 1, "{:?}", doc.problems);
+        assert_eq!(doc.problems[0].path, "a");
+        assert_eq!(doc.value["a"]["b"], Value::from(2));
+        assert_eq!(doc.index.value_pos("a.b"), Some(Pos { line: 4, col: 6 }));
+        assert_eq!(doc.index.key_pos("c"), Some(Pos { line: 5, col: 1 }));
+    }
+
+    #[test]
+    fn values_under_a_duplicate_key_are_not_addressable() {
+        let doc = parse("n:\n  a: { x: 1 }\n  a: { x: 2 }\n").unwrap();
+        assert_eq!(doc.problems[0].path, "n.a");
+        assert_eq!(doc.index.value_pos("n.a.x"), Some(Pos { line: 2, col: 11 }));
+        let named = doc.index.keys_named(|k| k == "x");
+        assert_eq!(named, vec![("n.a.x".to_string(), Pos { line: 2, col: 8 })]);
+    }
+
+    #[test]
+    fn a_syntax_error_after_valid_content_is_still_fatal() {
+        let err = parse("a: 1\nb: [2\n").unwrap_err();
+        assert!(err.message.starts_with("YAML syntax error"), "{err:?}");
     }
 }

@@ -70,23 +70,23 @@ pub fn load(text: &str) -> Result<Topology, Vec<Diagnostic>> {
 }
 
 fn inline_secrets(index: &PathIndex) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for (path, pos) in index.key_paths() {
-        let key = path
-            .rsplit(['.', ']'])
-            .next()
-            .unwrap_or(path)
-            .to_ascii_lowercase();
-        if SECRET_KEYS.contains(&key.as_str()) {
-            out.push(Diagnostic {
-                path: path.to_string(),
-                pos: Some(pos),
+    index
+        .keys_named(|name| SECRET_KEYS.iter().any(|k| k.eq_ignore_ascii_case(name)))
+        .into_iter()
+        .map(|(path, pos)| {
+            let key = path
+                .rsplit(['.', ']'])
+                .next()
+                .unwrap_or(&path)
+                .to_ascii_lowercase();
+            Diagnostic {
                 message: format!("\"{key}\" holds a secret; secrets never live in topology.yaml"),
+                path,
+                pos: Some(pos),
                 hint: Some("delete it: fabric keeps private keys and passwords in the secrets directory (`fabric keys`); a node that keeps its own key lists only public_key".into()),
-            });
-        }
-    }
-    out
+            }
+        })
+        .collect()
 }
 
 fn deserialize(
