@@ -6,6 +6,8 @@
 //! - [`backend`]: the [`WgBackend`] trait (read / apply) and an in-memory [`FakeBackend`].
 //! - [`userspace`]: the real backend for wireguard-go interfaces: [`uapi`] (defguard_wireguard_rs
 //!   over the UAPI socket) for WireGuard state, [`ip`] for addresses, MTU, link and routes.
+//! - [`kernel`]: the real backend for kernel WireGuard (netlink), and [`kernel::AutoBackend`],
+//!   which drives each interface with the implementation that holds it.
 //! - [`node`]: `fabric plan` / `fabric apply` for every interface of one node.
 
 pub mod backend;
