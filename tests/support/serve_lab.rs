@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 use super::netns::{poll_until, require_root};
 
 const FABRIC: &str = env!("CARGO_BIN_EXE_fabric");
-/// Labs boot several wireguard-go processes each; one at a time keeps timings honest.
+/// One lab at a time for tests that assert detection times (e.g. cut → epoch persisted within
+/// 1.5 s): a lab is 12 wireguard-go processes plus a daemon probing every 100 ms, and on a
+/// 2-core machine a second lab booting beside it delays probes and skews those numbers. Labs
+/// share no state (own prefix, namespaces, run dirs, secrets, state and control socket), so
+/// tests that assert no timing bound may run side by side (tests/hub_trouble_lab.rs).
 pub static ONE_LAB: Mutex<()> = Mutex::new(());
 
 pub fn text(b: &[u8]) -> String {
