@@ -1,7 +1,8 @@
 //! The whole failover path in the lab (root): `fabric serve` on VPS01 (health checks, REST
 //! fencer, agent API, DNS), `fabric agent` on Z640 and NUC, the REST stand-in on CHR01. CHR01's
 //! underlay is cut → the controller fails over to CHR02 → the agents move the spokes → Z640 and
-//! NUC reach VPS01's wg0 address through CHR02; DNS on wg1 keeps answering throughout.
+//! NUC reach VPS01's wg0 address through CHR02; DNS on wg1 keeps answering throughout. And a
+//! `kill -9` of the controller between persisting a failover's epoch and applying it.
 //! Traffic stays inside the lab's namespaces (TEST-NET underlay).
 
 mod support;
@@ -9,6 +10,7 @@ mod support;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use support::lab_agents::Agent;
 use support::netns::poll_until;
 use support::serve_lab::{Lab, text};
 
@@ -219,4 +221,118 @@ fn hub_with_dead_wireguard_but_live_rest_is_fenced() {
         );
     }
     drop(agents);
+}
+
+/// `kill -9` of the controller in the middle of a failover. The test holds vps01's
+/// `fabric apply` lock (the flock the daemon takes around every apply of its own interfaces),
+/// so after CHR01's underlay is cut the daemon persists the new epoch (always its first
+/// action), fences, and then blocks on the lock before applying and publishing. It is killed
+/// right there: decided and persisted, not applied, not published. The restart must resume
+/// that same epoch (not decide a new one), apply it, publish it, and the agent on z640 must
+/// move to CHR02, without ever applying an older epoch. No test hook in the daemon: the lock
+/// is the one `fabric apply` and the daemon really share.
+#[test]
+fn kill_9_between_persist_and_apply_resumes_the_same_epoch_and_converges() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::up("k", "chr02");
+    // A controller that ran before: epoch 4 on primary (so "older" has a meaning for agents).
+    lab.seed_state(4, "primary");
+    lab.start_serve();
+    let z640 = Agent::start(&lab, "z640");
+    let mut applied_seen: Vec<u64> = Vec::new();
+    let mut watch_agent = |want: (u64, &str)| {
+        let a = z640.applied();
+        if let Some((epoch, _)) = &a {
+            applied_seen.push(*epoch);
+        }
+        a == Some((want.0, want.1.to_string()))
+    };
+    assert!(
+        poll_until(Duration::from_secs(15), Duration::from_millis(20), || {
+            watch_agent((4, "primary"))
+        }),
+        "the agent takes the current epoch 4: {}",
+        z640.log_text()
+    );
+    assert!(reaches(&lab, "z640", "10.0.12.20", Duration::from_secs(15)));
+
+    let lock = lab.hold_apply_lock();
+    let link = lab.underlay_link("203.0.113.10");
+    lab.inet(&["link", "set", &link, "down"]);
+    lab.wait_persisted(5, "chr02", Duration::from_secs(3));
+    // The daemon is now inside ApplyLocal, waiting for the lock (LOCK_TIMEOUT is 30 s).
+    assert!(
+        poll_until(Duration::from_secs(5), Duration::from_millis(10), || {
+            lab.log_text().contains("waiting for another fabric apply")
+        }),
+        "{}",
+        lab.log_text()
+    );
+    let pid = lab.daemon_pid();
+    lab.kill9();
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    eprintln!("killed the daemon (pid {pid}) with epoch 5 persisted, before its apply");
+
+    // Mid-failover: decided and persisted only.
+    assert_eq!(lab.persisted(), Some((5, "chr02".into())));
+    let endpoints = lab.wg(&["wg0", "endpoints"]);
+    assert!(
+        endpoints.contains("203.0.113.10:51820") && !endpoints.contains("203.0.113.20"),
+        "vps01's wg0 was not applied yet: {endpoints}"
+    );
+    assert!(watch_agent((4, "primary")), "{}", z640.log_text());
+    assert_eq!(z640.applied_epochs(), vec![4], "{}", z640.log_text());
+
+    drop(lock);
+    let restart = Instant::now();
+    lab.start_serve();
+    let status = lab.status().unwrap();
+    assert!(
+        status.starts_with("epoch 5\nlayout chr02\nphase failed over"),
+        "the restart resumes epoch 5, it does not decide again: {status}"
+    );
+    assert!(!status.contains("\ndecision "), "no new decision: {status}");
+    // Two starts, two resumes: epoch 4 (seeded), then epoch 5 (persisted before the kill).
+    let log = lab.log_text();
+    let resumed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("resuming persisted state"))
+        .collect();
+    assert!(
+        resumed.len() == 2 && resumed[0].contains("epoch=4") && resumed[1].contains("epoch=5"),
+        "{resumed:#?}"
+    );
+    assert_eq!(lab.persisted(), Some((5, "chr02".into())));
+    assert!(lab.wg(&["wg0", "endpoints"]).contains("203.0.113.20:51820"));
+    assert!(
+        lab.vps01_reaches("10.0.12.2"),
+        "vps01 reaches chr02 over wg0"
+    );
+
+    // The agent was backing off while the controller was gone (at most 10 s between tries).
+    assert!(
+        poll_until(Duration::from_secs(25), Duration::from_millis(20), || {
+            watch_agent((5, "chr02"))
+        }),
+        "the agent takes the resumed epoch 5: {}",
+        z640.log_text()
+    );
+    let agent_took = restart.elapsed();
+    let endpoints = text(&lab.exec("z640", &["wg", "show", "wg0", "endpoints"]).stdout);
+    assert!(endpoints.contains("203.0.113.20:51820"), "{endpoints}");
+    assert!(
+        reaches(&lab, "z640", "10.0.12.20", Duration::from_secs(10)),
+        "z640 reaches vps01 via chr02"
+    );
+    eprintln!(
+        "restart → agent applied epoch 5 in {:.2} s, z640 → vps01 via chr02 at {:.2} s",
+        agent_took.as_secs_f64(),
+        restart.elapsed().as_secs_f64()
+    );
+    assert_eq!(z640.applied_epochs(), vec![4, 5], "{}", z640.log_text());
+    assert!(
+        applied_seen.windows(2).all(|w| w[0] <= w[1]),
+        "the agent's applied epoch went back: {applied_seen:?}"
+    );
+    assert!(!z640.log_text().contains("not newer than the applied one"));
 }

@@ -4,11 +4,14 @@
 //! - [`netns`]: network namespaces, veth pairs and wireguard-go interfaces as RAII guards
 //!   that clean up after themselves (also when a test panics); bounded polling.
 //! - [`fabric`]: running the `fabric` binary and reading the render manifest contract.
-//! - [`serve_lab`]: a netns lab with `fabric serve` running in vps01 (failover tests).
+//! - [`serve_lab`]: a netns lab with `fabric serve` running in vps01 (failover tests);
+//!   [`underlay_loss`]: random loss on its underlay; [`lab_agents`]: `fabric agent` on spokes.
 //!
 //! Not every test crate uses every helper.
 #![allow(dead_code)]
 
 pub mod fabric;
+pub mod lab_agents;
 pub mod netns;
 pub mod serve_lab;
+pub mod underlay_loss;

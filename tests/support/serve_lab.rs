@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 use super::netns::{poll_until, require_root};
 
 const FABRIC: &str = env!("CARGO_BIN_EXE_fabric");
-/// Labs boot several wireguard-go processes each; one at a time keeps timings honest.
+/// One lab at a time for tests that assert detection times (e.g. cut → epoch persisted within
+/// 1.5 s): a lab is 12 wireguard-go processes plus a daemon probing every 100 ms, and on a
+/// 2-core machine a second lab booting beside it delays probes and skews those numbers. Labs
+/// share no state (own prefix, namespaces, run dirs, secrets, state and control socket), so
+/// tests that assert no timing bound may run side by side (tests/hub_trouble_lab.rs).
 pub static ONE_LAB: Mutex<()> = Mutex::new(());
 
 pub fn text(b: &[u8]) -> String {
@@ -256,6 +260,55 @@ impl Lab {
                 .status
                 .success()
         })
+    }
+
+    /// The daemon's PID (the spawned child is the daemon itself).
+    pub fn daemon_pid(&self) -> u32 {
+        self.serve.as_ref().expect("fabric serve is running").id()
+    }
+
+    /// Writes `state.json` as an earlier run of the controller would have left it.
+    pub fn seed_state(&self, epoch: u64, layout: &str) {
+        std::fs::create_dir_all(self.state_dir()).unwrap();
+        let json = format!("{{\"epoch\":{epoch},\"layout\":\"{layout}\"}}\n");
+        std::fs::write(self.state_dir().join("state.json"), json).unwrap();
+    }
+
+    /// Takes vps01's `fabric apply` lock (the flock the daemon holds around every apply of its
+    /// own interfaces, in vps01's private wireguard run dir) and keeps it until the file is
+    /// dropped. Waits at most 10 s for a running apply to finish.
+    pub fn hold_apply_lock(&self) -> std::fs::File {
+        let path = self
+            .vps01()
+            .wg_dir
+            .join(fabric::apply::userspace::LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let locked = poll_until(Duration::from_secs(10), Duration::from_millis(10), || {
+            file.try_lock().is_ok()
+        });
+        assert!(locked, "{} stayed locked", path.display());
+        file
+    }
+
+    /// The layout changes listed by `fabric status`: (seconds since the daemon started,
+    /// epoch, layout), oldest first.
+    pub fn decisions(&self) -> Vec<(f64, u64, String)> {
+        let status = self.status().expect("daemon answers");
+        status
+            .lines()
+            .filter_map(|l| l.strip_prefix("decision epoch "))
+            .map(|l| {
+                let (epoch, rest) = l.split_once(": ").expect("decision epoch N: …");
+                let layout = rest.split_whitespace().next().unwrap().to_string();
+                let at = rest.rsplit(" at ").next().unwrap().trim_end_matches(" s");
+                (at.parse().unwrap(), epoch.parse().unwrap(), layout)
+            })
+            .collect()
     }
 
     pub fn kill9(&mut self) {
