@@ -14,6 +14,7 @@
 //!   WireGuard peer changes to a wireguard-go interface.
 
 pub mod client;
+pub mod hub;
 pub mod standin;
 mod store;
 
@@ -34,15 +35,23 @@ pub enum Menu {
     WireguardPeers,
     IpAddress,
     SystemResource,
+    /// `/ppp/active`: the PPP sessions a hub carries (read-only; SSTP clients).
+    PppActive,
 }
 
 impl Menu {
-    pub const ALL: [Menu; 4] = [
+    pub const ALL: [Menu; 5] = [
         Menu::Wireguard,
         Menu::WireguardPeers,
         Menu::IpAddress,
         Menu::SystemResource,
+        Menu::PppActive,
     ];
+
+    /// Menus that only report (no add/set/remove through fabric).
+    pub fn read_only(self) -> bool {
+        matches!(self, Menu::SystemResource | Menu::PppActive)
+    }
 
     /// The path below `/rest/`.
     pub fn path(self) -> &'static str {
@@ -51,6 +60,7 @@ impl Menu {
             Menu::WireguardPeers => "interface/wireguard/peers",
             Menu::IpAddress => "ip/address",
             Menu::SystemResource => "system/resource",
+            Menu::PppActive => "ppp/active",
         }
     }
 
