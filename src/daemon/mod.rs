@@ -16,6 +16,7 @@ pub mod load;
 pub mod monitor;
 pub mod notify;
 pub mod probe;
+pub mod rest_clients;
 pub mod rest_fencer;
 pub mod state_file;
 

@@ -15,6 +15,7 @@
 
 pub mod client;
 pub mod hub;
+pub mod sstp_usage;
 pub mod standin;
 mod store;
 
