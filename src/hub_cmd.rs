@@ -42,8 +42,7 @@ pub fn push(args: HubPushArgs) -> anyhow::Result<Result<(), Findings>> {
     let creds = args
         .routeros_credentials
         .unwrap_or_else(|| dir.join("routeros"));
-    let (client, url) =
-        fabric::daemon::rest_clients::client_for(&t, args.node.as_str(), &creds)?;
+    let (client, url) = fabric::daemon::rest_clients::client_for(&t, args.node.as_str(), &creds)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -74,7 +74,12 @@ impl HubSync {
         }
         let primary = d.state.layout == d.loaded.policy.primary.as_str();
         let force = primary.then(|| d.loaded.policy.watch.to_string());
-        self.schedule(&d.loaded, &d.state.layout, force.as_deref(), "layout change");
+        self.schedule(
+            &d.loaded,
+            &d.state.layout,
+            force.as_deref(),
+            "layout change",
+        );
     }
 
     /// Starts a background push to every target of `layout` whose desired content differs
@@ -128,12 +133,18 @@ impl HubSync {
                         }
                         let saved = std::fs::create_dir_all(&file.with_file_name(""))
                             .map_err(anyhow::Error::from)
-                            .and_then(|_| write_atomic(&file, format!("{hash}\n").as_bytes(), 0o644));
+                            .and_then(|_| {
+                                write_atomic(&file, format!("{hash}\n").as_bytes(), 0o644)
+                            });
                         if let Err(e) = saved {
                             warn!(node, error = %format!("{e:#}"), "hub push: hash not saved (the next push repeats the diff)");
                         }
                         info!(
-                            node, url, why, layout, operations = o.done,
+                            node,
+                            url,
+                            why,
+                            layout,
+                            operations = o.done,
                             conflicts = o.diff.conflicts.len(),
                             push_ms = start.elapsed().as_secs_f64() * 1e3,
                             "hub pushed"

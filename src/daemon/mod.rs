@@ -12,11 +12,11 @@
 
 pub mod control;
 pub mod decider;
+pub mod hub_sync;
 pub mod load;
 pub mod monitor;
 pub mod notify;
 pub mod probe;
-pub mod hub_sync;
 pub mod rest_clients;
 pub mod rest_fencer;
 pub mod rest_side;
