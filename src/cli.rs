@@ -207,6 +207,9 @@ pub struct HubPushArgs {
     /// <node>.crt (pinned) and <node>.password (user `fabric`) [default: SECRETS/routeros].
     #[arg(long)]
     pub routeros_credentials: Option<PathBuf>,
+    /// The hub's REST URL [default: https://<endpoint>:<rest.port> from the topology].
+    #[arg(long)]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]

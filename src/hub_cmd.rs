@@ -42,7 +42,12 @@ pub fn push(args: HubPushArgs) -> anyhow::Result<Result<(), Findings>> {
     let creds = args
         .routeros_credentials
         .unwrap_or_else(|| dir.join("routeros"));
-    let (client, url) = fabric::daemon::rest_clients::client_for(&t, args.node.as_str(), &creds)?;
+    let (client, url) = fabric::daemon::rest_clients::client_at(
+        &t,
+        args.node.as_str(),
+        &creds,
+        args.url.as_deref(),
+    )?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -54,6 +59,7 @@ pub fn push(args: HubPushArgs) -> anyhow::Result<Result<(), Findings>> {
         ))
         .with_context(|| format!("pushing to {} ({url})", args.node))?;
     let d = &outcome.diff;
+    println!("{} at {url} (layout {}):", args.node, args.layout);
     for op in &d.ops {
         println!("{op}");
     }

@@ -276,3 +276,100 @@ async fn ppp_active_is_listed_filtered_and_read_only() {
         .unwrap_err();
     assert_eq!(e.status(), Some(400));
 }
+
+/// `fabric hub push` against the stand-in on loopback (`--url`): dry run changes nothing,
+/// the push prints each operation with the hub's private key as `***`, a second push says
+/// `no change`.
+#[test]
+fn hub_push_cli_prints_operations_and_never_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("topology.yaml");
+    std::fs::write(&topo, TOPOLOGY).unwrap();
+    let fabric = env!("CARGO_BIN_EXE_fabric");
+    let run = |args: &[&str]| {
+        std::process::Command::new(fabric)
+            .args(args)
+            .arg("-t")
+            .arg(&topo)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["keys"]).status.success());
+    let key = std::fs::read_to_string(dir.path().join("secrets/wg/chr02.wg0.key")).unwrap();
+    let key = key.trim();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The stand-in's wg0 reports another public key: the push must send the held key.
+    let mut store = Store::default();
+    store.insert(
+        Menu::Wireguard,
+        rec(&[
+            ("name", "wg0"),
+            ("listen-port", "51820"),
+            ("mtu", "1420"),
+            ("public-key", "V1JPTkc="),
+            ("comment", "fabric:g1:wg0"),
+        ]),
+    );
+    let cert = fabric::tls::self_signed(
+        &["chr02-rest-standin".into()],
+        &["127.0.0.1".parse().unwrap()],
+    )
+    .unwrap();
+    let creds = dir.path().join("routeros");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(creds.join("chr02.crt"), &cert.cert_pem).unwrap();
+    std::fs::write(creds.join("chr02.password"), "s3cret\n").unwrap();
+    std::fs::set_permissions(
+        creds.join("chr02.password"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let tls = fabric::tls::server_config(cert.cert_pem.as_bytes(), &cert.key_pem).unwrap();
+    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    runtime.spawn(standin::serve(
+        listener,
+        tls,
+        Credentials {
+            user: "fabric".into(),
+            password: Secret::new("s3cret"),
+        },
+        store,
+        Arc::new(RecordingSink::default()),
+        "chr02".into(),
+        stop.clone(),
+    ));
+    let push = |extra: &[&str]| {
+        let mut args = vec!["hub", "push", "--node", "chr02", "--url", &url];
+        args.extend_from_slice(&["--routeros-credentials", creds.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        let (o, e) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert!(out.status.success(), "{o}{e}");
+        assert!(o.starts_with(&format!("chr02 at {url} ")), "{o}");
+        assert!(!o.contains(key) && !e.contains(key), "the key was printed");
+        o
+    };
+    let dry = push(&["--dry-run"]);
+    assert!(dry.contains("private-key=***"), "{dry}");
+    assert!(
+        dry.contains("add /interface/wireguard/peers (wg0:peer=z640)"),
+        "{dry}"
+    );
+    assert!(dry.contains("dry run: 5 operation(s) for chr02"), "{dry}");
+    let done = push(&[]);
+    assert!(done.contains("chr02: 5 operation(s) applied"), "{done}");
+    // The stand-in does not derive a public key from a pushed private key (it is not
+    // RouterOS), so the key is the only difference left.
+    let again = push(&["--dry-run"]);
+    assert!(again.contains("dry run: 1 operation(s)"), "{again}");
+    assert!(
+        again.contains("set /interface/wireguard *1 (wg0)"),
+        "{again}"
+    );
+    stop.cancel();
+}

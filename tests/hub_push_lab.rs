@@ -49,17 +49,27 @@ fn added_spoke_is_pushed_to_the_standby_hub_on_sighup_and_status_shows_sstp_usag
     assert!(
         poll_until(Duration::from_secs(25), Duration::from_millis(200), || {
             lab.status().is_some_and(|s| {
-                ["client-a-hq", "client-a-shop", "client-b"].iter().all(|c| {
-                    s.contains(&format!("sstp client {c}: using chr01; connected to chr01\n"))
-                })
+                ["client-a-hq", "client-a-shop", "client-b"]
+                    .iter()
+                    .all(|c| {
+                        s.contains(&format!(
+                            "sstp client {c}: using chr01; connected to chr01\n"
+                        ))
+                    })
             })
         }),
         "status: {:?}",
         lab.status()
     );
     let status = lab.status().unwrap();
-    assert!(status.contains("sstp hub chr01: 3 SSTP session(s)"), "{status}");
-    assert!(status.contains("sstp hub chr02: 0 SSTP session(s)"), "{status}");
+    assert!(
+        status.contains("sstp hub chr01: 3 SSTP session(s)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("sstp hub chr02: 0 SSTP session(s)"),
+        "{status}"
+    );
     eprintln!("{status}");
 
     // A new spoke on wg0 (it keeps its own key: only the public key is in the topology).
@@ -77,23 +87,37 @@ fn added_spoke_is_pushed_to_the_standby_hub_on_sighup_and_status_shows_sstp_usag
     std::fs::write(&lab.topology, added).unwrap();
     let pid = lab.serve.as_ref().unwrap().id().to_string();
     let hup = Instant::now();
-    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let on_chr02 = poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
         wg_peers(&lab, "chr02").contains(&key)
     });
-    assert!(on_chr02, "z641 never appeared on chr02:\n{}", lab.log_text());
+    assert!(
+        on_chr02,
+        "z641 never appeared on chr02:\n{}",
+        lab.log_text()
+    );
     eprintln!(
         "SIGHUP → new peer on chr02's stand-in interface: {:.3} s",
         hup.elapsed().as_secs_f64()
     );
-    let allowed = text(&lab.exec("chr02", &["wg", "show", "wg0", "allowed-ips"]).stdout);
+    let allowed = text(
+        &lab.exec("chr02", &["wg", "show", "wg0", "allowed-ips"])
+            .stdout,
+    );
     assert!(
         allowed.contains(&format!("{key}\t10.0.12.32/32")),
         "{allowed}"
     );
     assert!(
-        poll_until(Duration::from_secs(10), Duration::from_millis(20), || wg_peers(&lab, "chr01")
-            .contains(&key)),
+        poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
+            wg_peers(&lab, "chr01").contains(&key)
+        }),
         "the active hub gets it too"
     );
     assert!(

@@ -131,7 +131,8 @@ impl HubSync {
                         for op in &o.diff.ops {
                             info!(node, "hub push: {op}");
                         }
-                        let saved = std::fs::create_dir_all(&file.with_file_name(""))
+                        let dir = file.parent().unwrap_or(Path::new("."));
+                        let saved = std::fs::create_dir_all(dir)
                             .map_err(anyhow::Error::from)
                             .and_then(|_| {
                                 write_atomic(&file, format!("{hash}\n").as_bytes(), 0o644)
@@ -199,4 +200,27 @@ fn last_hash(file: &Path) -> Option<String> {
     std::fs::read_to_string(file)
         .ok()
         .map(|s| s.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watched_hub_is_pushed_only_on_the_primary_layout() {
+        let t = crate::validate::load(include_str!("../../topology.yaml")).unwrap();
+        let loaded = Loaded {
+            policy: t.failover.clone().unwrap(),
+            topology: t,
+            keys: Default::default(),
+            secrets: Default::default(),
+        };
+        for (layout, want) in [
+            ("primary", vec!["chr01", "chr02"]),
+            ("chr02", vec!["chr02"]),
+            ("split-role", vec!["chr02"]),
+        ] {
+            assert_eq!(targets(&loaded, layout), want, "layout {layout}");
+        }
+    }
 }

@@ -14,6 +14,16 @@ pub const REST_USER: &str = "fabric";
 
 /// The client for `node`, and its base URL (for logs).
 pub fn client_for(t: &Topology, node: &str, dir: &Path) -> anyhow::Result<(RestClient, String)> {
+    client_at(t, node, dir, None)
+}
+
+/// As [`client_for`], at `url` instead of the topology's address when given.
+pub fn client_at(
+    t: &Topology,
+    node: &str,
+    dir: &Path,
+    url: Option<&str>,
+) -> anyhow::Result<(RestClient, String)> {
     let n = t
         .nodes
         .values()
@@ -22,7 +32,7 @@ pub fn client_for(t: &Topology, node: &str, dir: &Path) -> anyhow::Result<(RestC
     let (Some(ip), Some(rest)) = (n.endpoint, &n.rest) else {
         anyhow::bail!("{node} has no endpoint or rest section");
     };
-    let url = format!("https://{}:{}", ip, rest.port);
+    let url = url.map_or_else(|| format!("https://{}:{}", ip, rest.port), str::to_string);
     let pem = std::fs::read(dir.join(format!("{node}.crt")))
         .with_context(|| format!("{node}'s pinned certificate"))?;
     let password = crate::shell::secrets::read_secret(&dir.join(format!("{node}.password")))?
