@@ -183,7 +183,7 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum HubAction {
-    /// Bring a RouterOS hub's fabric-owned WireGuard interfaces, addresses and peers (comment
+    /// Bring a RouterOS hub's fabric-owned WireGuard interfaces, addresses, peers and routes (comment
     /// `fabric:…`) in line with the plan over its REST API; prints every operation. Objects
     /// fabric does not own are never changed. Exit 0 done, 1 conflicts, 2 error.
     Push(HubPushArgs),

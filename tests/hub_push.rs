@@ -172,6 +172,8 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
             ("wg0".into(), "set"),
             ("wg0:peer=z640".into(), "set"),
             ("wg0:peer=nuc".into(), "add"),
+            ("wg0:route=10.33.33.0/24".into(), "add"),
+            ("wg0:route=10.42.60.0/24".into(), "add"),
         ],
         "{:?}",
         dry.diff.ops
@@ -181,7 +183,7 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
     let out = push(&r.client, &d, false).await.unwrap();
     eprintln!("push of {} operations: {:?}", out.done, start_t.elapsed());
     assert_eq!(
-        out.done, 4,
+        out.done, 6,
         "the address only has an older generation: left"
     );
     assert!(out.diff.conflicts.is_empty() && out.diff.warnings.is_empty());
@@ -360,9 +362,9 @@ fn hub_push_cli_prints_operations_and_never_the_key() {
         dry.contains("add /interface/wireguard/peers (wg0:peer=z640)"),
         "{dry}"
     );
-    assert!(dry.contains("dry run: 5 operation(s) for chr02"), "{dry}");
+    assert!(dry.contains("dry run: 7 operation(s) for chr02"), "{dry}");
     let done = push(&[]);
-    assert!(done.contains("chr02: 5 operation(s) applied"), "{done}");
+    assert!(done.contains("chr02: 7 operation(s) applied"), "{done}");
     // The stand-in does not derive a public key from a pushed private key (it is not
     // RouterOS), so the key is the only difference left.
     let again = push(&["--dry-run"]);

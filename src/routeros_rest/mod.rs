@@ -35,16 +35,19 @@ pub enum Menu {
     Wireguard,
     WireguardPeers,
     IpAddress,
+    /// `/ip/route`: routes to the LANs behind peers (gateway = the WireGuard interface).
+    IpRoute,
     SystemResource,
     /// `/ppp/active`: the PPP sessions a hub carries (read-only; SSTP clients).
     PppActive,
 }
 
 impl Menu {
-    pub const ALL: [Menu; 5] = [
+    pub const ALL: [Menu; 6] = [
         Menu::Wireguard,
         Menu::WireguardPeers,
         Menu::IpAddress,
+        Menu::IpRoute,
         Menu::SystemResource,
         Menu::PppActive,
     ];
@@ -60,6 +63,7 @@ impl Menu {
             Menu::Wireguard => "interface/wireguard",
             Menu::WireguardPeers => "interface/wireguard/peers",
             Menu::IpAddress => "ip/address",
+            Menu::IpRoute => "ip/route",
             Menu::SystemResource => "system/resource",
             Menu::PppActive => "ppp/active",
         }

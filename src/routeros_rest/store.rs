@@ -73,6 +73,7 @@ fn writable(menu: Menu) -> &'static [&'static str] {
             "disabled",
         ],
         Menu::IpAddress => &["address", "interface", "network", "comment", "disabled"],
+        Menu::IpRoute => &["dst-address", "gateway", "distance", "comment", "disabled"],
         Menu::SystemResource | Menu::PppActive => &[],
     }
 }
@@ -82,6 +83,7 @@ fn required(menu: Menu) -> &'static [&'static str] {
         Menu::Wireguard => &["name"],
         Menu::WireguardPeers => &["interface", "public-key"],
         Menu::IpAddress => &["address", "interface"],
+        Menu::IpRoute => &["dst-address", "gateway"],
         Menu::SystemResource | Menu::PppActive => &[],
     }
 }
@@ -166,6 +168,7 @@ impl Store {
             Menu::Wireguard => &["name"],
             Menu::WireguardPeers => &["interface", "public-key"],
             Menu::IpAddress => &["address", "interface"],
+            Menu::IpRoute => &["dst-address", "gateway", "comment"],
             Menu::SystemResource | Menu::PppActive => return false,
         };
         self.list(menu, &[]).iter().any(|o| {
@@ -282,7 +285,7 @@ fn effects(menu: Menu, old: Option<&Record>, new: Option<&Record>) -> Vec<Effect
                 });
             }
         }
-        Menu::IpAddress | Menu::SystemResource | Menu::PppActive => {}
+        Menu::IpAddress | Menu::IpRoute | Menu::SystemResource | Menu::PppActive => {}
     }
     out
 }

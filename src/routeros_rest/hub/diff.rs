@@ -1,7 +1,8 @@
 //! Desired hub records vs the records read with `GET` → the ordered REST operations that
 //! make the hub match (pure). Identity: an interface by `name`; an address by
 //! (`interface`, `address`); a peer by (`interface`, `name`), else (`interface`,
-//! `public-key`). Values are compared the way RouterOS prints them (`yes`/`true`,
+//! `public-key`); a route by `dst-address` (among ours only: RouterOS keeps several routes to
+//! one destination, so a foreign one is never in the way). Values are compared the way RouterOS prints them (`yes`/`true`,
 //! `25s`/`00:00:25`, allowed-address in any order; a missing value is the default).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -181,8 +182,8 @@ pub fn diff(desired: &Desired, live: &BTreeMap<Menu, Vec<Record>>) -> Diff {
     let mut d = Diff::default();
     let mut matched: BTreeSet<(Menu, String)> = BTreeSet::new();
     let mut blocked: BTreeSet<String> = BTreeSet::new();
-    let (mut iface_ops, mut addr_ops, mut peer_sets, mut peer_adds) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut iface_ops, mut addr_ops, mut peer_sets, mut peer_adds, mut route_ops) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for o in &desired.objects {
         let field = |r: &Record, k: &str| r.get(k).cloned().unwrap_or_default();
         let want = |k: &str| field(&o.record, k);
@@ -190,6 +191,10 @@ pub fn diff(desired: &Desired, live: &BTreeMap<Menu, Vec<Record>>) -> Diff {
             Menu::Wireguard => table(o.menu)
                 .iter()
                 .filter(|r| field(r, "name") == want("name"))
+                .collect(),
+            Menu::IpRoute => table(o.menu)
+                .iter()
+                .filter(|r| ours(r) && field(r, "dst-address") == want("dst-address"))
                 .collect(),
             Menu::IpAddress => table(o.menu)
                 .iter()
@@ -217,10 +222,10 @@ pub fn diff(desired: &Desired, live: &BTreeMap<Menu, Vec<Record>>) -> Diff {
             }
             _ => Vec::new(),
         };
-        let interface = if o.menu == Menu::Wireguard {
-            want("name")
-        } else {
-            want("interface")
+        let interface = match o.menu {
+            Menu::Wireguard => want("name"),
+            Menu::IpRoute => want("gateway"),
+            _ => want("interface"),
         };
         if o.menu != Menu::Wireguard && blocked.contains(&interface) {
             d.conflicts.push(format!(
@@ -294,6 +299,7 @@ pub fn diff(desired: &Desired, live: &BTreeMap<Menu, Vec<Record>>) -> Diff {
             match (o.menu, &op.kind) {
                 (Menu::Wireguard, _) => iface_ops.push(op),
                 (Menu::IpAddress, _) => addr_ops.push(op),
+                (Menu::IpRoute, _) => route_ops.push(op),
                 (_, OpKind::Add) => peer_adds.push(op),
                 _ => peer_sets.push(op),
             }
@@ -313,12 +319,14 @@ pub fn diff(desired: &Desired, live: &BTreeMap<Menu, Vec<Record>>) -> Diff {
     };
     // Dependents go first and come back last: a removed peer frees its key and addresses
     // before a new one takes them; an interface goes only once nothing of ours is on it.
+    d.ops.extend(removals(Menu::IpRoute));
     d.ops.extend(removals(Menu::WireguardPeers));
     d.ops.extend(removals(Menu::IpAddress));
     d.ops.extend(iface_ops);
     d.ops.extend(addr_ops);
     d.ops.extend(peer_sets);
     d.ops.extend(peer_adds);
+    d.ops.extend(route_ops);
     d.ops.extend(removals(Menu::Wireguard));
     d
 }

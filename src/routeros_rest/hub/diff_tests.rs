@@ -111,6 +111,26 @@ fn table_of_live_states_and_the_operations_they_need() {
             vec!["remove /interface/wireguard/peers *99 (wg0:peer=gone)".into()],
         ),
         (
+            "a route to a LAN that left goes first; a hand-made route to a desired one stays",
+            |l| {
+                let routes = l.get_mut(&Menu::IpRoute).unwrap();
+                let mut stale = routes[0].clone();
+                stale.insert(".id".into(), "*90".into());
+                stale.insert("dst-address".into(), "192.168.99.0/24".into());
+                stale.insert(
+                    "comment".into(),
+                    "fabric:g1:wg0:route=192.168.99.0/24".into(),
+                );
+                let mut foreign = routes[1].clone();
+                foreign.insert(".id".into(), "*91".into());
+                foreign.insert("gateway".into(), "ether1".into());
+                foreign.insert("comment".into(), "backup path".into());
+                routes.push(stale);
+                routes.push(foreign);
+            },
+            vec!["remove /ip/route *90 (wg0:route=192.168.99.0/24)".into()],
+        ),
+        (
             "objects fabric does not own are never touched",
             |l| {
                 let mut admin = peer(l, "nuc").clone();
@@ -215,7 +235,15 @@ fn which_objects_chr02_should_hold_in_the_primary_layout() {
             (Menu::WireguardPeers, "wg0:peer=nuc"),
             (Menu::WireguardPeers, "wg0:peer=vps01"),
             (Menu::WireguardPeers, "wg0:peer=z640"),
+            (Menu::IpRoute, "wg0:route=10.33.33.0/24"),
+            (Menu::IpRoute, "wg0:route=10.42.60.0/24"),
         ]
+    );
+    let route = &d.objects[6].record;
+    assert_eq!(route["dst-address"], "10.42.60.0/24");
+    assert_eq!(
+        route["gateway"], "wg0",
+        "routes go into the interface, as in the .rsc"
     );
     let wg0 = &plan.nodes[&"chr02".parse().unwrap()].interfaces[0];
     assert_eq!(d.objects[0].record["listen-port"], "51820");
@@ -241,7 +269,8 @@ fn empty_hub_gets_everything_in_dependency_order_and_a_key_warning() {
     let order: Vec<_> = got.ops.iter().map(|o| (o.menu, o.what.as_str())).collect();
     assert_eq!(order[0], (Menu::Wireguard, "wg0"));
     assert_eq!(order[1], (Menu::IpAddress, "wg0"));
-    assert!(order[2..].iter().all(|(m, _)| *m == Menu::WireguardPeers));
+    assert!(order[2..5].iter().all(|(m, _)| *m == Menu::WireguardPeers));
+    assert!(order[5..].iter().all(|(m, _)| *m == Menu::IpRoute));
     assert!(got.ops.iter().all(|o| o.kind == OpKind::Add));
     assert_eq!(got.warnings.len(), 1, "{:?}", got.warnings);
     assert!(got.warnings[0].contains("without a private key"));

@@ -3,13 +3,14 @@
 //! (or `fabric hub push`) brings it up to date without an `/import`.
 //!
 //! - [`desired`] (pure): the records a hub should hold for its [`NodePlan`] — one
-//!   `/interface/wireguard` per plane, its `/ip/address`, one peer per [`PeerPlan`] — tagged
-//!   like the `.rsc` (`fabric:g<GEN>:<what>`, GEN a hash of the desired content).
+//!   `/interface/wireguard` per plane, its `/ip/address`, one peer per plan peer and, like the
+//!   `.rsc`, one `/ip/route` (gateway = the interface) per peer prefix outside the plane's
+//!   subnet — tagged like the `.rsc` (`fabric:g<GEN>:<what>`, GEN a hash of the content).
 //! - [`diff`] (pure): desired vs the records read with `GET` → ordered [`Op`]s. Only objects
 //!   whose comment starts with `fabric:` are ours; others are never changed (a clash with one
 //!   is reported as a conflict). Ours that are not desired are removed; ours that are
 //!   disabled (a fenced hub) are enabled again.
-//! - [`push`] (shell): reads the three menus, diffs, runs the operations in order.
+//! - [`push`] (shell): reads the four menus, diffs, runs the operations in order.
 //!
 //! Private keys follow the `.rsc` rule: a hub's key is written only when fabric manages it
 //! (`key_held_by_node` false) *and* the pusher holds it — and over REST only when the hub's
@@ -57,7 +58,8 @@ impl fmt::Debug for Object {
     }
 }
 
-/// Everything fabric wants on one hub, in dependency order (interfaces, addresses, peers).
+/// Everything fabric wants on one hub, in dependency order (interfaces, addresses, peers,
+/// routes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     /// `fabric:g<generation>:` prefixes the comments of objects this push writes.
@@ -145,6 +147,25 @@ pub fn desired(node: &NodePlan, secrets: &Secrets) -> Desired {
                 Menu::WireguardPeers,
                 &format!("{plane}:peer={}", peer.node),
                 r,
+            ));
+        }
+        let mut routed: Vec<_> = iface
+            .peers
+            .iter()
+            .flat_map(|p| p.allowed_ips.iter())
+            .filter(|n| !iface.address.contains(*n))
+            .collect();
+        routed.sort();
+        routed.dedup();
+        for net in routed {
+            objects.push(plain(
+                Menu::IpRoute,
+                &format!("{plane}:route={net}"),
+                rec(&[
+                    ("dst-address", &net.to_string()),
+                    ("gateway", plane),
+                    ("disabled", "false"),
+                ]),
             ));
         }
     }

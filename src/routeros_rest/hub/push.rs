@@ -18,7 +18,12 @@ pub struct Outcome {
 /// The records of the menus a push manages.
 pub async fn read_live(client: &RestClient) -> Result<BTreeMap<Menu, Vec<Record>>, RestError> {
     let mut live = BTreeMap::new();
-    for menu in [Menu::Wireguard, Menu::IpAddress, Menu::WireguardPeers] {
+    for menu in [
+        Menu::Wireguard,
+        Menu::IpAddress,
+        Menu::WireguardPeers,
+        Menu::IpRoute,
+    ] {
         live.insert(menu, client.list(menu, &[]).await?);
     }
     Ok(live)
