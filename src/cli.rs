@@ -151,6 +151,11 @@ pub enum Command {
         #[arg(long)]
         routeros_credentials: Option<PathBuf>,
     },
+    /// RouterOS hubs over REST (`push`).
+    Hub {
+        #[command(subcommand)]
+        action: HubAction,
+    },
     /// Ask the running daemon to switch to a layout now (automatic decisions pause until
     /// `fabric failback`). --dry-run prints the actions and interface changes only.
     Failover {
@@ -174,6 +179,37 @@ pub enum Command {
         #[command(flatten)]
         control: ControlArg,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HubAction {
+    /// Bring a RouterOS hub's fabric-owned WireGuard interfaces, addresses, peers and routes (comment
+    /// `fabric:…`) in line with the plan over its REST API; prints every operation. Objects
+    /// fabric does not own are never changed. Exit 0 done, 1 conflicts, 2 error.
+    Push(HubPushArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HubPushArgs {
+    #[command(flatten)]
+    pub topology: TopologyArg,
+    #[command(flatten)]
+    pub secrets: SecretsArg,
+    /// The hub (a RouterOS node with a `rest:` section).
+    #[arg(long)]
+    pub node: NodeName,
+    /// The layout whose configuration to push.
+    #[arg(long, default_value = "primary")]
+    pub layout: String,
+    /// Print the operations only.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// <node>.crt (pinned) and <node>.password (user `fabric`) [default: SECRETS/routeros].
+    #[arg(long)]
+    pub routeros_credentials: Option<PathBuf>,
+    /// The hub's REST URL [default: https://<endpoint>:<rest.port> from the topology].
+    #[arg(long)]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -214,6 +214,34 @@ fn cancel_on_signals(stop: tokio_util::sync::CancellationToken) {
 }
 
 /// `fabric lab rest-standin`: the lab's stand-in for a CHR's REST service (not RouterOS).
+/// The stand-in's `/ppp/active`: the lab's SSTP stand-in tunnels are peers of the hub's
+/// `sstp` WireGuard interface (`wg show sstp dump`); no such interface = no sessions.
+fn standin_ppp(
+    sstp: Option<&fabric::model::Sstp>,
+) -> anyhow::Result<Vec<fabric::routeros_rest::Record>> {
+    let Some(sstp) = sstp else {
+        return Ok(Vec::new());
+    };
+    let out = std::process::Command::new("wg")
+        .args(["show", "sstp", "dump"])
+        .output()?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("No such device") || err.contains("Unable to access interface") {
+            return Ok(Vec::new());
+        }
+        anyhow::bail!("wg show sstp dump: {}", err.trim());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    Ok(fabric::routeros_rest::sstp_usage::standin_sessions(
+        &String::from_utf8_lossy(&out.stdout),
+        sstp,
+        now,
+    ))
+}
+
 pub fn rest_standin(args: RestStandinArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     use fabric::routeros_rest::standin;
@@ -267,13 +295,16 @@ pub fn rest_standin(args: RestStandinArgs) -> anyhow::Result<()> {
             "fabric REST stand-in for {} on https://{} (a stand-in, not RouterOS)",
             args.node, args.listen
         );
-        standin::serve(
+        let sstp = t.sstp.clone();
+        let ppp: standin::PppSource = std::sync::Arc::new(move || standin_ppp(sstp.as_ref()));
+        standin::serve_with_ppp(
             listener,
             tls,
             creds,
             store,
             std::sync::Arc::new(standin::WgTool),
             args.node.to_string(),
+            ppp,
             shutdown,
         )
         .await;

@@ -1,6 +1,7 @@
 //! `fabric` binary: parses the command line, runs the command, owns printing and exit codes.
 
 mod cli;
+mod hub_cmd;
 
 /// mimalloc: topology loading is allocation-bound (many small strings); measured below.
 #[global_allocator]
@@ -208,6 +209,9 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
         Command::Status { control } => {
             return control_call(&control.control, &fabric::daemon::control::Request::Status);
         }
+        Command::Hub {
+            action: cli::HubAction::Push(args),
+        } => return hub_cmd::push(args),
         Command::Plan { live } => return live::plan(live),
         Command::Apply { live } => return live::apply(live),
         Command::Agent(args) => live::agent(args)?,
@@ -274,11 +278,12 @@ fn serve(opts: fabric::daemon::ServeOptions, wiring: ServeWiring) -> anyhow::Res
     let plugins = fabric::daemon::Plugins {
         backend: std::sync::Arc::new(std::sync::Mutex::new(backend)),
         fencer: Box::new(fabric::daemon::rest_fencer::RestFencer {
-            credentials: wiring.routeros_credentials,
+            credentials: wiring.routeros_credentials.clone(),
         }),
         probes: Box::new(fabric::daemon::monitor::real_probes),
         published,
         apply_lock: true,
+        routeros_rest: Some(wiring.routeros_credentials),
     };
     let result = runtime.block_on(fabric::daemon::run(opts, plugins, shutdown.clone()));
     shutdown.cancel();

@@ -220,6 +220,37 @@ fn hub_with_dead_wireguard_but_live_rest_is_fenced() {
             "{node} → vps01 via chr02 after the fence"
         );
     }
+
+    // Failback un-fences: CHR01's WireGuard answers again, `fabric failback` → the daemon
+    // pushes CHR01's configuration in the background, which enables its fabric peers.
+    chr01
+        .run(&["nft", "delete", "table", "inet", "fabtest"])
+        .unwrap();
+    let out = lab.fabric(&["failback"]);
+    assert!(out.status.success(), "failback: {}", text(&out.stderr));
+    lab.wait_persisted(2, "primary", Duration::from_secs(5));
+    let back = Instant::now();
+    assert!(
+        poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
+            text(&lab.exec("chr01", &["wg", "show", "wg0", "peers"]).stdout)
+                .lines()
+                .count()
+                >= 3
+        }),
+        "failback must re-enable chr01's peers:\n{}",
+        lab.log_text()
+    );
+    eprintln!(
+        "failback → chr01's peers enabled again: {:.3} s",
+        back.elapsed().as_secs_f64()
+    );
+    assert!(lab.status().unwrap().contains("hub push chr01: pushed"));
+    for node in ["z640", "nuc"] {
+        assert!(
+            reaches(&lab, node, "10.0.12.20", Duration::from_secs(15)),
+            "{node} → vps01 via chr01 after the failback"
+        );
+    }
     drop(agents);
 }
 

@@ -12,11 +12,15 @@
 
 pub mod control;
 pub mod decider;
+pub mod hub_sync;
 pub mod load;
 pub mod monitor;
 pub mod notify;
 pub mod probe;
+pub mod rest_clients;
 pub mod rest_fencer;
+pub mod rest_side;
+pub mod sstp_sessions;
 pub mod state_file;
 
 use std::net::SocketAddr;
@@ -59,6 +63,9 @@ pub struct Plugins {
     /// Take `fabric apply`'s lock (flock in the wireguard run dir) around every apply, so a
     /// hand-run `fabric apply` never interleaves with the daemon (real backend only).
     pub apply_lock: bool,
+    /// RouterOS REST credentials (`<node>.crt`, `<node>.password`): when set, hub pushes and
+    /// the SSTP session poll run ([`rest_side`]).
+    pub routeros_rest: Option<PathBuf>,
 }
 
 /// Runs until SIGTERM/SIGINT or `shutdown`.
@@ -133,6 +140,13 @@ pub async fn run(
         });
     }
 
+    let rest = rest_side::RestSide::start(
+        plugins.routeros_rest,
+        &decider,
+        &mut tasks,
+        shutdown.clone(),
+    );
+
     let listener = control::bind(&opts.control)?;
     let (calls_tx, mut calls) = mpsc::channel(8);
     tasks.spawn(control::serve(listener, calls_tx, shutdown.clone()));
@@ -181,20 +195,31 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => reload(&mut decider, &opts).await,
+            _ = hup.recv() => {
+                reload(&mut decider, &opts).await;
+                rest.reloaded(&decider);
+            }
             _ = heartbeat.tick() => {}
             _ = reconcile.tick() => {
                 if let Err(e) = decider.reconcile().await {
                     error!(error = %format!("{e:#}"), "periodic reconcile failed");
                 }
+                rest.periodic(&decider);
             }
             Some(obs) = rounds.recv() => {
+                let before = decider.state.layout.clone();
                 if let Err(e) = decider.handle(Input::Round(obs), Instant::now()).await {
                     error!(error = %format!("{e:#}"), "acting on a health decision failed");
                 }
+                rest.decided(&decider, &before);
             }
             Some((req, reply)) = calls.recv() => {
-                let answer = decider.control(req, Instant::now()).await;
+                let (before, status) = (decider.state.layout.clone(), req == control::Request::Status);
+                let mut answer = decider.control(req, Instant::now()).await;
+                if status {
+                    answer.text.push_str(&rest.status(&decider, Instant::now()));
+                }
+                rest.decided(&decider, &before);
                 let _ = reply.send(answer);
             }
         }

@@ -12,11 +12,8 @@ use anyhow::Context;
 
 use super::decider::Fencer;
 use super::load::Loaded;
-use crate::model::Secret;
-use crate::routeros_rest::client::RestClient;
-
-/// The RouterOS user fabric uses for REST.
-pub const REST_USER: &str = "fabric";
+pub use super::rest_clients::REST_USER;
+use super::rest_clients::client_for;
 
 pub struct RestFencer {
     pub credentials: PathBuf,
@@ -24,22 +21,8 @@ pub struct RestFencer {
 
 impl Fencer for RestFencer {
     fn fence(&mut self, node: &str, loaded: &Loaded) -> anyhow::Result<()> {
-        let n = loaded
-            .topology
-            .nodes
-            .values()
-            .find(|n| n.name.as_str() == node)
-            .with_context(|| format!("fence: no node {node}"))?;
-        let (Some(ip), Some(rest)) = (n.endpoint, &n.rest) else {
-            anyhow::bail!("fence: {node} has no endpoint or rest section");
-        };
-        let url = format!("https://{}:{}", ip, rest.port);
-        let pem = std::fs::read(self.credentials.join(format!("{node}.crt")))
-            .with_context(|| format!("fence: {node}'s pinned certificate"))?;
-        let password =
-            crate::shell::secrets::read_secret(&self.credentials.join(format!("{node}.password")))?
-                .with_context(|| format!("fence: no REST password for {node}"))?;
-        let client = RestClient::new(&url, REST_USER, Secret::new(password), &pem)?;
+        let (client, url) = client_for(&loaded.topology, node, &self.credentials)
+            .with_context(|| format!("fence: {node}"))?;
         let node = node.to_string();
         std::thread::spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread()

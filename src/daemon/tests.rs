@@ -63,6 +63,7 @@ fn start_with(
         probes: Box::new(move |_| vec![Box::new(fake.clone()) as Box<dyn Probe>]),
         published: tx,
         apply_lock: false,
+        routeros_rest: None,
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run(opts.clone(), plugins, shutdown.clone()));

@@ -14,6 +14,8 @@
 //!   WireGuard peer changes to a wireguard-go interface.
 
 pub mod client;
+pub mod hub;
+pub mod sstp_usage;
 pub mod standin;
 mod store;
 
@@ -33,16 +35,27 @@ pub enum Menu {
     Wireguard,
     WireguardPeers,
     IpAddress,
+    /// `/ip/route`: routes to the LANs behind peers (gateway = the WireGuard interface).
+    IpRoute,
     SystemResource,
+    /// `/ppp/active`: the PPP sessions a hub carries (read-only; SSTP clients).
+    PppActive,
 }
 
 impl Menu {
-    pub const ALL: [Menu; 4] = [
+    pub const ALL: [Menu; 6] = [
         Menu::Wireguard,
         Menu::WireguardPeers,
         Menu::IpAddress,
+        Menu::IpRoute,
         Menu::SystemResource,
+        Menu::PppActive,
     ];
+
+    /// Menus that only report (no add/set/remove through fabric).
+    pub fn read_only(self) -> bool {
+        matches!(self, Menu::SystemResource | Menu::PppActive)
+    }
 
     /// The path below `/rest/`.
     pub fn path(self) -> &'static str {
@@ -50,7 +63,9 @@ impl Menu {
             Menu::Wireguard => "interface/wireguard",
             Menu::WireguardPeers => "interface/wireguard/peers",
             Menu::IpAddress => "ip/address",
+            Menu::IpRoute => "ip/route",
             Menu::SystemResource => "system/resource",
+            Menu::PppActive => "ppp/active",
         }
     }
 

@@ -118,7 +118,11 @@ pub struct Credentials {
     pub password: Secret,
 }
 
+/// Where the stand-in's read-only `/ppp/active` comes from (computed per request).
+pub type PppSource = Arc<dyn Fn() -> anyhow::Result<Vec<Record>> + Send + Sync>;
+
 struct State {
+    ppp: PppSource,
     creds: Credentials,
     store: Mutex<Store>,
     sink: Arc<dyn WgSink>,
@@ -200,6 +204,7 @@ pub fn import_live(
 }
 
 /// Serves the stand-in until `shutdown`. `identity` names it in `/system/resource`.
+/// `/ppp/active` is empty ([`serve_with_ppp`] gives it a source).
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -209,7 +214,24 @@ pub async fn serve(
     identity: String,
     shutdown: CancellationToken,
 ) {
+    let ppp: PppSource = Arc::new(|| Ok(Vec::new()));
+    serve_with_ppp(listener, tls, creds, store, sink, identity, ppp, shutdown).await
+}
+
+/// As [`serve`], with `/ppp/active` answered from `ppp`.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_with_ppp(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    creds: Credentials,
+    store: Store,
+    sink: Arc<dyn WgSink>,
+    identity: String,
+    ppp: PppSource,
+    shutdown: CancellationToken,
+) {
     let state = Arc::new(State {
+        ppp,
         creds,
         store: Mutex::new(store),
         sink,
@@ -341,6 +363,27 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     if method == Method::GET {
         if menu == Menu::SystemResource {
             return http::json(StatusCode::OK, &resource(&state));
+        }
+        if menu == Menu::PppActive && id.is_none() {
+            let source = state.ppp.clone();
+            return match tokio::task::spawn_blocking(move || source()).await {
+                Ok(Ok(records)) => {
+                    let all: Vec<_> = records
+                        .into_iter()
+                        .filter(|r| filter.iter().all(|(k, v)| r.get(k) == Some(v)))
+                        .map(|r| project(r, &proplist))
+                        .collect();
+                    http::json(StatusCode::OK, &json!(all))
+                }
+                Ok(Err(e)) => error(&ApiError {
+                    status: 500,
+                    detail: Some(format!("{e:#}")),
+                }),
+                Err(_) => error(&ApiError {
+                    status: 500,
+                    detail: Some("stand-in task failed".into()),
+                }),
+            };
         }
         let store = state.store.lock().expect("not poisoned");
         return match id {

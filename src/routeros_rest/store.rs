@@ -73,7 +73,8 @@ fn writable(menu: Menu) -> &'static [&'static str] {
             "disabled",
         ],
         Menu::IpAddress => &["address", "interface", "network", "comment", "disabled"],
-        Menu::SystemResource => &[],
+        Menu::IpRoute => &["dst-address", "gateway", "distance", "comment", "disabled"],
+        Menu::SystemResource | Menu::PppActive => &[],
     }
 }
 
@@ -82,7 +83,8 @@ fn required(menu: Menu) -> &'static [&'static str] {
         Menu::Wireguard => &["name"],
         Menu::WireguardPeers => &["interface", "public-key"],
         Menu::IpAddress => &["address", "interface"],
-        Menu::SystemResource => &[],
+        Menu::IpRoute => &["dst-address", "gateway"],
+        Menu::SystemResource | Menu::PppActive => &[],
     }
 }
 
@@ -166,7 +168,8 @@ impl Store {
             Menu::Wireguard => &["name"],
             Menu::WireguardPeers => &["interface", "public-key"],
             Menu::IpAddress => &["address", "interface"],
-            Menu::SystemResource => return false,
+            Menu::IpRoute => &["dst-address", "gateway", "comment"],
+            Menu::SystemResource | Menu::PppActive => return false,
         };
         self.list(menu, &[]).iter().any(|o| {
             o.get(".id").map(String::as_str) != except && key.iter().all(|k| o.get(*k) == r.get(*k))
@@ -175,7 +178,7 @@ impl Store {
 
     /// PUT (add): the new record and its effects.
     pub fn add(&mut self, menu: Menu, body: &Record) -> Result<(Record, Vec<Effect>), ApiError> {
-        if menu == Menu::SystemResource {
+        if menu.read_only() {
             return Err(ApiError::bad_request("no such command"));
         }
         let r = Self::check(menu, body)?;
@@ -207,7 +210,7 @@ impl Store {
         id: &str,
         body: &Record,
     ) -> Result<(Record, Vec<Effect>), ApiError> {
-        if menu == Menu::SystemResource {
+        if menu.read_only() {
             return Err(ApiError::bad_request("no such command"));
         }
         let changes = Self::check(menu, body)?;
@@ -231,7 +234,7 @@ impl Store {
 
     /// DELETE (remove): its effects.
     pub fn remove(&mut self, menu: Menu, id: &str) -> Result<Vec<Effect>, ApiError> {
-        if menu == Menu::SystemResource {
+        if menu.read_only() {
             return Err(ApiError::bad_request("no such command"));
         }
         let old = self.get(menu, id)?;
@@ -282,7 +285,7 @@ fn effects(menu: Menu, old: Option<&Record>, new: Option<&Record>) -> Vec<Effect
                 });
             }
         }
-        Menu::IpAddress | Menu::SystemResource => {}
+        Menu::IpAddress | Menu::IpRoute | Menu::SystemResource | Menu::PppActive => {}
     }
     out
 }

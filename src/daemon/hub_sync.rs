@@ -1,0 +1,226 @@
+//! Keeps RouterOS hubs' fabric-owned configuration in step with the topology over REST
+//! ([`crate::routeros_rest::hub`]), in the background: a push never delays a decision, an
+//! apply or a failover (a dead hub's REST times out after seconds; the outcome is logged and
+//! shown by `fabric status`).
+//!
+//! When: at startup, after a SIGHUP reload, on every periodic reconcile (so a failed push is
+//! retried) and after a layout decision — each time only for hubs whose desired content
+//! differs from the last successful push (`<state-dir>/hub-push/<node>.hash`, written
+//! atomically) — except that a failback to the primary layout always pushes the watched hub:
+//! fencing disabled its peers behind the hash's back, and the push enables them again.
+//!
+//! Which hubs ([`targets`]): every RouterOS node with a `rest:` section, except the watched
+//! hub while the layout is not the primary one (it may be fenced; pushing would un-fence it).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use super::decider::Decider;
+use super::load::Loaded;
+use super::rest_clients::client_for;
+use crate::model::Platform;
+use crate::routeros_rest::hub::{self, push};
+use crate::shell::output::write_atomic;
+
+/// The hubs the daemon keeps in step in `layout` (pure).
+pub fn targets(loaded: &Loaded, layout: &str) -> Vec<String> {
+    let p = &loaded.policy;
+    loaded
+        .topology
+        .nodes
+        .values()
+        .filter(|n| n.platform == Platform::RouterosV7 && n.rest.is_some())
+        .filter(|n| layout == p.primary.as_str() || n.name != p.watch)
+        .map(|n| n.name.to_string())
+        .collect()
+}
+
+pub struct HubSync {
+    credentials: PathBuf,
+    dir: PathBuf,
+    /// One push at a time per hub.
+    locks: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The last outcome per hub, for `fabric status`.
+    outcomes: Arc<Mutex<BTreeMap<String, (Instant, String)>>>,
+}
+
+impl HubSync {
+    pub fn new(credentials: PathBuf, state_dir: &Path) -> Self {
+        HubSync {
+            credentials,
+            dir: state_dir.join("hub-push"),
+            locks: Mutex::default(),
+            outcomes: Arc::default(),
+        }
+    }
+
+    /// At startup: as [`schedule`](Self::schedule); after an earlier failover (epoch > 0) on
+    /// the primary layout the watched hub is pushed regardless (its peers may be fenced).
+    pub fn on_start(&self, d: &Decider) {
+        let primary = d.state.layout == d.loaded.policy.primary.as_str();
+        let force = (primary && d.state.epoch > 0).then(|| d.loaded.policy.watch.to_string());
+        self.schedule(&d.loaded, &d.state.layout, force.as_deref(), "startup");
+    }
+
+    /// After a decision: pushes for the new layout when it changed (a failback pushes the
+    /// watched hub regardless).
+    pub fn after_decision(&self, d: &Decider, before: &str) {
+        if d.state.layout == before {
+            return;
+        }
+        let primary = d.state.layout == d.loaded.policy.primary.as_str();
+        let force = primary.then(|| d.loaded.policy.watch.to_string());
+        self.schedule(
+            &d.loaded,
+            &d.state.layout,
+            force.as_deref(),
+            "layout change",
+        );
+    }
+
+    /// Starts a background push to every target of `layout` whose desired content differs
+    /// from its last successful push (or that `force` names). Returns at once.
+    pub fn schedule(&self, loaded: &Loaded, layout: &str, force: Option<&str>, why: &str) {
+        let plan = match loaded.plan(layout) {
+            Ok(p) => p,
+            Err(e) => return warn!(error = %format!("{e:#}"), "hub push: no plan"),
+        };
+        for node in targets(loaded, layout) {
+            let Some(np) = plan.nodes.values().find(|n| n.name.as_str() == node) else {
+                continue;
+            };
+            let desired = hub::desired(np, &loaded.secrets);
+            let hash = desired.content_hash();
+            let forced = force == Some(node.as_str());
+            let file = self.dir.join(format!("{node}.hash"));
+            if !forced && last_hash(&file).as_deref() == Some(hash.as_str()) {
+                continue;
+            }
+            let client = match client_for(&loaded.topology, &node, &self.credentials) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.record(&node, format!("not pushed: {e:#}"));
+                    continue;
+                }
+            };
+            let lock = self
+                .locks
+                .lock()
+                .expect("not poisoned")
+                .entry(node.clone())
+                .or_default()
+                .clone();
+            let outcomes = self.outcomes.clone();
+            let (why, layout) = (why.to_string(), layout.to_string());
+            tokio::spawn(async move {
+                let _one = lock.lock().await;
+                if !forced && last_hash(&file).as_deref() == Some(hash.as_str()) {
+                    return; // an earlier push got there first
+                }
+                let (client, url) = client;
+                let start = Instant::now();
+                let text = match push::push(&client, &desired, false).await {
+                    Ok(o) => {
+                        for w in o.diff.warnings.iter().chain(&o.diff.conflicts) {
+                            warn!(node, url, "hub push: {w}");
+                        }
+                        for op in &o.diff.ops {
+                            info!(node, "hub push: {op}");
+                        }
+                        let dir = file.parent().unwrap_or(Path::new("."));
+                        let saved = std::fs::create_dir_all(dir)
+                            .map_err(anyhow::Error::from)
+                            .and_then(|_| {
+                                write_atomic(&file, format!("{hash}\n").as_bytes(), 0o644)
+                            });
+                        if let Err(e) = saved {
+                            warn!(node, error = %format!("{e:#}"), "hub push: hash not saved (the next push repeats the diff)");
+                        }
+                        info!(
+                            node,
+                            url,
+                            why,
+                            layout,
+                            operations = o.done,
+                            conflicts = o.diff.conflicts.len(),
+                            push_ms = start.elapsed().as_secs_f64() * 1e3,
+                            "hub pushed"
+                        );
+                        format!(
+                            "pushed {} operation(s), {} conflict(s), {} warning(s) for layout {layout} ({why})",
+                            o.done,
+                            o.diff.conflicts.len(),
+                            o.diff.warnings.len()
+                        )
+                    }
+                    Err(e) => {
+                        warn!(node, url, why, error = %e, "hub push failed (retried on the next reconcile)");
+                        format!("push failed for layout {layout} ({why}): {e}")
+                    }
+                };
+                outcomes
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(node, (Instant::now(), text));
+            });
+        }
+    }
+
+    /// Records an outcome; logs it when it is new (a missing credential is not repeated
+    /// every reconcile).
+    fn record(&self, node: &str, text: String) {
+        let mut outcomes = self.outcomes.lock().expect("not poisoned");
+        if outcomes.get(node).is_none_or(|(_, old)| *old != text) {
+            warn!(node, "hub push: {text}");
+        }
+        outcomes.insert(node.to_string(), (Instant::now(), text));
+    }
+
+    /// `hub push <node>: <outcome> (<age> ago)` lines for `fabric status`.
+    pub fn status(&self, now: Instant) -> String {
+        self.outcomes
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|(node, (at, text))| {
+                format!(
+                    "hub push {node}: {text}, {:.1} s ago\n",
+                    now.saturating_duration_since(*at).as_secs_f64()
+                )
+            })
+            .collect()
+    }
+}
+
+fn last_hash(file: &Path) -> Option<String> {
+    std::fs::read_to_string(file)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watched_hub_is_pushed_only_on_the_primary_layout() {
+        let t = crate::validate::load(include_str!("../../topology.yaml")).unwrap();
+        let loaded = Loaded {
+            policy: t.failover.clone().unwrap(),
+            topology: t,
+            keys: Default::default(),
+            secrets: Default::default(),
+        };
+        for (layout, want) in [
+            ("primary", vec!["chr01", "chr02"]),
+            ("chr02", vec!["chr02"]),
+            ("split-role", vec!["chr02"]),
+        ] {
+            assert_eq!(targets(&loaded, layout), want, "layout {layout}");
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! A [`RestClient`] for a RouterOS node of the topology: `https://<endpoint>:<rest.port>`,
+//! the pinned certificate `<dir>/<node>.crt` and the password `<dir>/<node>.password`
+//! (user [`REST_USER`]). Shared by fencing, hub pushes and the SSTP session poll.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::model::{Secret, Topology};
+use crate::routeros_rest::client::RestClient;
+
+/// The RouterOS user fabric uses for REST.
+pub const REST_USER: &str = "fabric";
+
+/// The client for `node`, and its base URL (for logs).
+pub fn client_for(t: &Topology, node: &str, dir: &Path) -> anyhow::Result<(RestClient, String)> {
+    client_at(t, node, dir, None)
+}
+
+/// As [`client_for`], at `url` instead of the topology's address when given.
+pub fn client_at(
+    t: &Topology,
+    node: &str,
+    dir: &Path,
+    url: Option<&str>,
+) -> anyhow::Result<(RestClient, String)> {
+    let n = t
+        .nodes
+        .values()
+        .find(|n| n.name.as_str() == node)
+        .with_context(|| format!("no node {node}"))?;
+    let (Some(ip), Some(rest)) = (n.endpoint, &n.rest) else {
+        anyhow::bail!("{node} has no endpoint or rest section");
+    };
+    let url = url.map_or_else(|| format!("https://{}:{}", ip, rest.port), str::to_string);
+    let pem = std::fs::read(dir.join(format!("{node}.crt")))
+        .with_context(|| format!("{node}'s pinned certificate"))?;
+    let password = crate::shell::secrets::read_secret(&dir.join(format!("{node}.password")))?
+        .with_context(|| format!("no REST password for {node}"))?;
+    let client = RestClient::new(&url, REST_USER, Secret::new(password), &pem)?;
+    Ok((client, url))
+}

@@ -1,0 +1,75 @@
+//! The daemon's RouterOS REST background work beyond fencing, behind one handle so the main
+//! loop only calls hooks: hub pushes ([`hub_sync`](super::hub_sync)) and the SSTP session
+//! poll ([`sstp_sessions`](super::sstp_sessions)). Off (every hook a no-op) without
+//! `Plugins::routeros_rest`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::decider::Decider;
+use super::hub_sync::HubSync;
+use super::sstp_sessions::{self, Seen};
+use crate::model::Topology;
+
+pub struct RestSide {
+    sync: Option<HubSync>,
+    seen: Seen,
+    topology: watch::Sender<Topology>,
+}
+
+impl RestSide {
+    /// Starts the SSTP poll in `tasks` and the startup push, when `credentials` is set.
+    pub fn start(
+        credentials: Option<PathBuf>,
+        decider: &Decider,
+        tasks: &mut tokio::task::JoinSet<()>,
+        shutdown: CancellationToken,
+    ) -> RestSide {
+        let (topology, rx) = watch::channel(decider.loaded.topology.clone());
+        let seen = Seen::default();
+        let sync = credentials.map(|dir| {
+            tasks.spawn(sstp_sessions::run(rx, dir.clone(), seen.clone(), shutdown));
+            let sync = HubSync::new(dir, &decider.state_dir);
+            sync.on_start(decider);
+            sync
+        });
+        RestSide {
+            sync,
+            seen,
+            topology,
+        }
+    }
+
+    /// After a SIGHUP (successful or not: pushes are gated by the content hash).
+    pub fn reloaded(&self, d: &Decider) {
+        self.topology.send_replace(d.loaded.topology.clone());
+        if let Some(s) = &self.sync {
+            s.schedule(&d.loaded, &d.state.layout, None, "reload");
+        }
+    }
+
+    /// On the periodic reconcile: retries pushes that failed.
+    pub fn periodic(&self, d: &Decider) {
+        if let Some(s) = &self.sync {
+            s.schedule(&d.loaded, &d.state.layout, None, "periodic");
+        }
+    }
+
+    /// After a health round or a control request; `before` is the layout before it.
+    pub fn decided(&self, d: &Decider, before: &str) {
+        if let Some(s) = &self.sync {
+            s.after_decision(d, before);
+        }
+    }
+
+    /// Lines appended to `fabric status`.
+    pub fn status(&self, d: &Decider, now: Instant) -> String {
+        let Some(s) = &self.sync else {
+            return String::new();
+        };
+        s.status(now) + &sstp_sessions::status(&d.loaded.topology, &self.seen, now)
+    }
+}

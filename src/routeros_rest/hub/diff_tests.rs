@@ -1,0 +1,376 @@
+//! Table tests of the hub push: desired records from the shipped topology's standby hub
+//! (CHR02 in `primary`), live tables edited per case, the exact operations expected.
+
+use std::collections::BTreeMap;
+
+use super::diff::seconds_for_test;
+use super::*;
+use crate::model::{PrivateKey, Topology};
+use crate::plan::{KeyRing, Plan};
+
+const TOPOLOGY: &str = include_str!("../../../topology.yaml");
+
+fn setup() -> (Topology, KeyRing, Secrets) {
+    let t = crate::validate::load(TOPOLOGY).unwrap();
+    let mut ring = KeyRing::default();
+    let mut secrets = Secrets::default();
+    for (id, public) in KeyRing::needed(&t) {
+        let public = public.unwrap_or_else(|| {
+            let k = PrivateKey::generate();
+            secrets.private_keys.insert(id.clone(), k.clone());
+            k.public_key()
+        });
+        ring.0.insert(id, public);
+    }
+    (t, ring, secrets)
+}
+
+fn chr02(secrets: Option<&Secrets>) -> (Desired, Plan) {
+    let (t, ring, s) = setup();
+    let plan = crate::plan::plan(&t, &ring, "primary").unwrap();
+    let node = &plan.nodes[&"chr02".parse().unwrap()];
+    let d = desired(node, secrets.unwrap_or(&Secrets::default()));
+    let _ = s;
+    (d, plan)
+}
+
+/// The live tables of a hub that matches `d` exactly.
+fn in_sync(d: &Desired) -> BTreeMap<Menu, Vec<Record>> {
+    let mut live: BTreeMap<Menu, Vec<Record>> = BTreeMap::new();
+    for (i, o) in d.objects.iter().enumerate() {
+        let mut r = o.record.clone();
+        r.insert(".id".into(), format!("*{:X}", i + 1));
+        if let Some(p) = &o.public_key {
+            r.insert("public-key".into(), p.clone());
+        }
+        live.entry(o.menu).or_default().push(r);
+    }
+    live
+}
+
+fn peer<'a>(live: &'a mut BTreeMap<Menu, Vec<Record>>, name: &str) -> &'a mut Record {
+    live.get_mut(&Menu::WireguardPeers)
+        .unwrap()
+        .iter_mut()
+        .find(|r| r["name"] == name)
+        .unwrap()
+}
+
+fn ops(d: &Diff) -> Vec<String> {
+    d.ops.iter().map(ToString::to_string).collect()
+}
+
+type Edit = fn(&mut BTreeMap<Menu, Vec<Record>>);
+
+#[test]
+fn table_of_live_states_and_the_operations_they_need() {
+    let (d, _) = chr02(None);
+    let g = &d.generation;
+    let cases: Vec<(&str, Edit, Vec<String>)> = vec![
+        ("in sync", |_| {}, vec![]),
+        (
+            "RouterOS spellings of the same values",
+            |l| {
+                let p = peer(l, "z640");
+                p.insert("disabled".into(), "no".into());
+                p.insert("responder".into(), "yes".into());
+                p.insert("persistent-keepalive".into(), "00:00:00".into());
+                p.remove("endpoint-address");
+                let w = &mut l.get_mut(&Menu::Wireguard).unwrap()[0];
+                w.insert("mtu".into(), "01420".into());
+            },
+            vec![],
+        ),
+        (
+            "an older generation on an unchanged object is left",
+            |l| {
+                let p = peer(l, "z640");
+                p.insert("comment".into(), "fabric:g0000beef:wg0:peer=z640".into());
+            },
+            vec![],
+        ),
+        (
+            "a fenced (disabled) peer is enabled again",
+            |l| {
+                peer(l, "nuc").insert("disabled".into(), "true".into());
+            },
+            vec![format!(
+                "set /interface/wireguard/peers *3 (wg0:peer=nuc) comment=\"fabric:g{g}:wg0:peer=nuc\" disabled=\"false\""
+            )],
+        ),
+        (
+            "a fabric peer no longer in the topology is removed first",
+            |l| {
+                let mut extra = peer(l, "nuc").clone();
+                extra.insert(".id".into(), "*99".into());
+                extra.insert("name".into(), "gone".into());
+                extra.insert("public-key".into(), "R09ORQ==".into());
+                extra.insert("comment".into(), "fabric:g1:wg0:peer=gone".into());
+                l.get_mut(&Menu::WireguardPeers).unwrap().push(extra);
+            },
+            vec!["remove /interface/wireguard/peers *99 (wg0:peer=gone)".into()],
+        ),
+        (
+            "a route to a LAN that left goes first; a hand-made route to a desired one stays",
+            |l| {
+                let routes = l.get_mut(&Menu::IpRoute).unwrap();
+                let mut stale = routes[0].clone();
+                stale.insert(".id".into(), "*90".into());
+                stale.insert("dst-address".into(), "192.168.99.0/24".into());
+                stale.insert(
+                    "comment".into(),
+                    "fabric:g1:wg0:route=192.168.99.0/24".into(),
+                );
+                let mut foreign = routes[1].clone();
+                foreign.insert(".id".into(), "*91".into());
+                foreign.insert("gateway".into(), "ether1".into());
+                foreign.insert("comment".into(), "backup path".into());
+                routes.push(stale);
+                routes.push(foreign);
+            },
+            vec!["remove /ip/route *90 (wg0:route=192.168.99.0/24)".into()],
+        ),
+        (
+            "objects fabric does not own are never touched",
+            |l| {
+                let mut admin = peer(l, "nuc").clone();
+                admin.insert(".id".into(), "*98".into());
+                admin.insert("name".into(), "laptop".into());
+                admin.insert("public-key".into(), "QURNSU4=".into());
+                admin.insert("comment".into(), "operator laptop".into());
+                l.get_mut(&Menu::WireguardPeers).unwrap().push(admin);
+                let mut addr = l[&Menu::IpAddress][0].clone();
+                addr.insert(".id".into(), "*97".into());
+                addr.insert("address".into(), "192.0.2.1/24".into());
+                addr.remove("comment");
+                l.get_mut(&Menu::IpAddress).unwrap().push(addr);
+            },
+            vec![],
+        ),
+        (
+            "a missing peer is added after the sets; a changed key is set in place",
+            |l| {
+                l.get_mut(&Menu::WireguardPeers)
+                    .unwrap()
+                    .retain(|r| r["name"] != "nuc");
+                peer(l, "z640").insert("public-key".into(), "T0xE".into());
+            },
+            vec![], // filled in below: depends on generated keys
+        ),
+        (
+            "the lab stand-in's import tags are rewritten to this push's tag",
+            |l| {
+                peer(l, "z640").insert("comment".into(), "fabric:standin:wg0:peer=z640".into());
+            },
+            vec![format!(
+                "set /interface/wireguard/peers *5 (wg0:peer=z640) comment=\"fabric:g{g}:wg0:peer=z640\""
+            )],
+        ),
+    ];
+    let objects: BTreeMap<&str, &Object> = d.objects.iter().map(|o| (o.what.as_str(), o)).collect();
+    for (name, edit, mut want) in cases {
+        let mut live = in_sync(&d);
+        edit(&mut live);
+        if name.starts_with("a missing peer") {
+            let z = objects["wg0:peer=z640"];
+            let nuc = Op {
+                kind: OpKind::Add,
+                menu: Menu::WireguardPeers,
+                what: "wg0:peer=nuc".into(),
+                body: objects["wg0:peer=nuc"].record.clone(),
+            };
+            want = vec![
+                format!(
+                    "set /interface/wireguard/peers *5 (wg0:peer=z640) comment=\"fabric:g{g}:wg0:peer=z640\" public-key={:?}",
+                    z.record["public-key"]
+                ),
+                nuc.to_string(),
+            ];
+        }
+        let got = diff(&d, &live);
+        assert_eq!(ops(&got), want, "case: {name}");
+        assert!(got.conflicts.is_empty(), "case {name}: {:?}", got.conflicts);
+        // Applying the operations to the live tables converges: a second diff is empty.
+        assert_eq!(
+            ops(&diff(&d, &apply(live, &got))),
+            Vec::<String>::new(),
+            "case: {name}"
+        );
+    }
+}
+
+/// What the operations do to the tables (as the stand-in's store would).
+fn apply(mut live: BTreeMap<Menu, Vec<Record>>, d: &Diff) -> BTreeMap<Menu, Vec<Record>> {
+    for (n, op) in d.ops.iter().enumerate() {
+        let t = live.entry(op.menu).or_default();
+        match &op.kind {
+            OpKind::Add => {
+                let mut r = op.body.clone();
+                r.insert(".id".into(), format!("*A{n}"));
+                t.push(r);
+            }
+            OpKind::Set { id } => {
+                let r = t.iter_mut().find(|r| &r[".id"] == id).unwrap();
+                r.extend(op.body.clone());
+            }
+            OpKind::Remove { id } => t.retain(|r| &r[".id"] != id),
+        }
+    }
+    live
+}
+
+#[test]
+fn which_objects_chr02_should_hold_in_the_primary_layout() {
+    let (d, plan) = chr02(None);
+    let whats: Vec<_> = d
+        .objects
+        .iter()
+        .map(|o| (o.menu, o.what.as_str()))
+        .collect();
+    assert_eq!(
+        whats,
+        [
+            (Menu::Wireguard, "wg0"),
+            (Menu::IpAddress, "wg0"),
+            (Menu::WireguardPeers, "wg0:peer=nuc"),
+            (Menu::WireguardPeers, "wg0:peer=vps01"),
+            (Menu::WireguardPeers, "wg0:peer=z640"),
+            (Menu::IpRoute, "wg0:route=10.33.33.0/24"),
+            (Menu::IpRoute, "wg0:route=10.42.60.0/24"),
+        ]
+    );
+    let route = &d.objects[6].record;
+    assert_eq!(route["dst-address"], "10.42.60.0/24");
+    assert_eq!(
+        route["gateway"], "wg0",
+        "routes go into the interface, as in the .rsc"
+    );
+    let wg0 = &plan.nodes[&"chr02".parse().unwrap()].interfaces[0];
+    assert_eq!(d.objects[0].record["listen-port"], "51820");
+    assert_eq!(d.objects[1].record["address"], "10.0.12.2/24");
+    let z = &d.objects[4].record;
+    assert_eq!(
+        z["interface"], "wg0",
+        "peers reference the interface by name"
+    );
+    assert_eq!(z["allowed-address"], "10.0.12.30/32,10.42.60.0/24");
+    assert_eq!(z["responder"], "true");
+    assert_eq!(z["disabled"], "false");
+    assert_eq!(z["persistent-keepalive"], "0s");
+    assert!(z["comment"].starts_with(&format!("fabric:g{}:", d.generation)));
+    assert_eq!(d.objects[0].public_key, Some(wg0.public_key.to_base64()));
+    assert!(d.objects.iter().all(|o| o.private_key.is_none()));
+}
+
+#[test]
+fn empty_hub_gets_everything_in_dependency_order_and_a_key_warning() {
+    let (d, _) = chr02(None);
+    let got = diff(&d, &BTreeMap::new());
+    let order: Vec<_> = got.ops.iter().map(|o| (o.menu, o.what.as_str())).collect();
+    assert_eq!(order[0], (Menu::Wireguard, "wg0"));
+    assert_eq!(order[1], (Menu::IpAddress, "wg0"));
+    assert!(order[2..5].iter().all(|(m, _)| *m == Menu::WireguardPeers));
+    assert!(order[5..].iter().all(|(m, _)| *m == Menu::IpRoute));
+    assert!(got.ops.iter().all(|o| o.kind == OpKind::Add));
+    assert_eq!(got.warnings.len(), 1, "{:?}", got.warnings);
+    assert!(got.warnings[0].contains("without a private key"));
+}
+
+#[test]
+fn hub_key_is_sent_only_when_the_live_public_key_differs_and_never_shown() {
+    let (t, ring, secrets) = setup();
+    let plan = crate::plan::plan(&t, &ring, "primary").unwrap();
+    let node = &plan.nodes[&"chr02".parse().unwrap()];
+    let d = desired(node, &secrets);
+    let key = d.objects[0]
+        .private_key
+        .clone()
+        .expect("fabric manages chr02's key");
+    let b64 = key.expose_base64();
+    assert!(
+        diff(&d, &in_sync(&d)).ops.is_empty(),
+        "right key: nothing sent"
+    );
+    let mut live = in_sync(&d);
+    live.get_mut(&Menu::Wireguard).unwrap()[0].insert("public-key".into(), "T1RIRVI=".into());
+    let got = diff(&d, &live);
+    assert_eq!(got.ops.len(), 1);
+    assert_eq!(got.ops[0].body["private-key"], b64);
+    let shown = format!("{} {:?} {:?} {:?}", got.ops[0], got.ops[0], got, d);
+    assert!(!shown.contains(&b64), "a private key was shown: {shown}");
+    assert!(shown.contains("private-key=***"));
+    // Without the key: a warning, no operation.
+    let d = desired(node, &Secrets::default());
+    let mut live = in_sync(&d);
+    live.get_mut(&Menu::Wireguard).unwrap()[0].insert("public-key".into(), "T1RIRVI=".into());
+    let got = diff(&d, &live);
+    assert!(got.ops.is_empty());
+    assert!(got.warnings[0].contains("does not hold the hub's private key"));
+    assert_eq!(
+        desired(node, &Secrets::default()).content_hash(),
+        desired(node, &secrets).content_hash(),
+        "keys are not hashed"
+    );
+}
+
+#[test]
+fn conflicts_with_foreign_objects_are_reported_and_left_alone() {
+    let (d, _) = chr02(None);
+    // A hand-made peer holding a desired key.
+    let mut live = in_sync(&d);
+    let p = peer(&mut live, "z640");
+    p.insert("comment".into(), "added by hand".into());
+    p.insert("name".into(), "peer7".into());
+    let got = diff(&d, &live);
+    assert!(got.ops.is_empty(), "{:?}", got.ops);
+    assert_eq!(got.conflicts.len(), 1);
+    assert!(
+        got.conflicts[0].contains("wg0:peer=z640"),
+        "{:?}",
+        got.conflicts
+    );
+    // A hand-made interface with the plane's name: nothing on it is touched.
+    let mut live = BTreeMap::new();
+    live.insert(
+        Menu::Wireguard,
+        vec![Record::from([
+            (".id".to_string(), "*1".to_string()),
+            ("name".to_string(), "wg0".to_string()),
+        ])],
+    );
+    let got = diff(&d, &live);
+    assert!(got.ops.is_empty(), "{:?}", got.ops);
+    assert_eq!(got.conflicts.len(), d.objects.len());
+}
+
+#[test]
+fn content_hash_changes_with_the_topology_not_with_the_generation_tag() {
+    let (d, _) = chr02(None);
+    let (t, ring, _) = setup();
+    let mut t2 = t.clone();
+    t2.planes.values_mut().for_each(|p| p.mtu = 1380);
+    let plan = crate::plan::plan(&t2, &ring, "primary").unwrap();
+    let d2 = desired(&plan.nodes[&"chr02".parse().unwrap()], &Secrets::default());
+    assert_ne!(d.content_hash(), d2.content_hash());
+    assert_ne!(d.generation, d2.generation);
+    let plan = crate::plan::plan(&t, &ring, "primary").unwrap();
+    let again = desired(&plan.nodes[&"chr02".parse().unwrap()], &Secrets::default());
+    assert_eq!(d.generation.len(), 8);
+    assert_eq!(again.objects.len(), d.objects.len());
+}
+
+#[test]
+fn routeros_durations() {
+    for (text, secs) in [
+        ("25s", Some(25)),
+        ("25", Some(25)),
+        ("00:00:25", Some(25)),
+        ("1m5s", Some(65)),
+        ("1h", Some(3600)),
+        ("", Some(0)),
+        ("500ms", Some(0)),
+        ("x", None),
+    ] {
+        assert_eq!(seconds_for_test(text), secs, "{text}");
+    }
+}

@@ -1,0 +1,73 @@
+//! The shell of a hub push: `GET` the three menus, [`diff`](super::diff), run the operations
+//! in order with the [`RestClient`]. Stops at the first failed operation (the next push
+//! starts again from what is live).
+
+use std::collections::BTreeMap;
+
+use super::{Desired, Diff, OpKind, diff};
+use crate::routeros_rest::{Menu, Record, RestClient, RestError};
+
+/// What a push did (or, with `dry_run`, would do).
+#[derive(Debug)]
+pub struct Outcome {
+    pub diff: Diff,
+    /// How many operations ran (all of them unless one failed; 0 on a dry run).
+    pub done: usize,
+}
+
+/// The records of the menus a push manages.
+pub async fn read_live(client: &RestClient) -> Result<BTreeMap<Menu, Vec<Record>>, RestError> {
+    let mut live = BTreeMap::new();
+    for menu in [
+        Menu::Wireguard,
+        Menu::IpAddress,
+        Menu::WireguardPeers,
+        Menu::IpRoute,
+    ] {
+        live.insert(menu, client.list(menu, &[]).await?);
+    }
+    Ok(live)
+}
+
+/// A push that stopped: while reading (`op` None) or at operation `op` after `done` others.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{error}", op.as_ref().map(|o| format!("{o} (after {done} operation(s)): ")).unwrap_or_else(|| "reading the hub: ".into()))]
+pub struct PushError {
+    pub op: Option<String>,
+    pub done: usize,
+    pub error: RestError,
+}
+
+/// Reads, diffs and (unless `dry_run`) applies, in order; stops at the first failure.
+pub async fn push(
+    client: &RestClient,
+    desired: &Desired,
+    dry_run: bool,
+) -> Result<Outcome, PushError> {
+    let live = read_live(client).await.map_err(|error| PushError {
+        op: None,
+        done: 0,
+        error,
+    })?;
+    let d = diff(desired, &live);
+    if dry_run {
+        return Ok(Outcome { diff: d, done: 0 });
+    }
+    let mut done = 0;
+    for op in &d.ops {
+        let r = match &op.kind {
+            OpKind::Add => client.add(op.menu, &op.body).await.map(|_| ()),
+            OpKind::Set { id } => client.set(op.menu, id, &op.body).await.map(|_| ()),
+            OpKind::Remove { id } => client.remove(op.menu, id).await,
+        };
+        if let Err(error) = r {
+            return Err(PushError {
+                op: Some(op.to_string()),
+                done,
+                error,
+            });
+        }
+        done += 1;
+    }
+    Ok(Outcome { diff: d, done })
+}

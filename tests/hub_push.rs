@@ -1,0 +1,377 @@
+//! The hub push executor against the REST stand-in on 127.0.0.1 (the stand-in records
+//! WireGuard effects instead of running `wg`): a standby hub holding an old generation, a
+//! fenced peer, a peer that left the topology and an operator's own peer → one push makes it
+//! match the plan, touches nothing it does not own, and a second push has nothing to do.
+//! Also `/ppp/active` (read-only) through the client.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use fabric::model::{PrivateKey, Secret};
+use fabric::plan::KeyRing;
+use fabric::render::Secrets;
+use fabric::routeros_rest::hub::{self, OpKind, push::push};
+use fabric::routeros_rest::standin::{self, Credentials, Effect, RecordingSink, Store};
+use fabric::routeros_rest::{Menu, Record, RestClient};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+const TOPOLOGY: &str = include_str!("../topology.yaml");
+
+fn rec(pairs: &[(&str, &str)]) -> Record {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// CHR02's desired records in `primary` (keys generated for the test).
+fn chr02() -> hub::Desired {
+    let t = fabric::validate::load(TOPOLOGY).unwrap();
+    let mut ring = KeyRing::default();
+    for (id, public) in KeyRing::needed(&t) {
+        ring.0.insert(
+            id,
+            public.unwrap_or_else(|| PrivateKey::generate().public_key()),
+        );
+    }
+    let plan = fabric::plan::plan(&t, &ring, "primary").unwrap();
+    hub::desired(&plan.nodes[&"chr02".parse().unwrap()], &Secrets::default())
+}
+
+struct Router {
+    client: RestClient,
+    sink: Arc<RecordingSink>,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+async fn start(store: Store, ppp: standin::PppSource) -> Router {
+    let cert = fabric::tls::self_signed(
+        &["chr02-rest-standin".into()],
+        &["127.0.0.1".parse().unwrap()],
+    )
+    .unwrap();
+    let tls = fabric::tls::server_config(cert.cert_pem.as_bytes(), &cert.key_pem).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    let sink = Arc::new(RecordingSink::default());
+    let stop = CancellationToken::new();
+    let creds = Credentials {
+        user: "fabric".into(),
+        password: Secret::new("s3cret"),
+    };
+    tokio::spawn(standin::serve_with_ppp(
+        listener,
+        tls,
+        creds,
+        store,
+        sink.clone(),
+        "chr02".into(),
+        ppp,
+        stop.clone(),
+    ));
+    let client = RestClient::new(
+        &base,
+        "fabric",
+        Secret::new("s3cret"),
+        cert.cert_pem.as_bytes(),
+    )
+    .unwrap();
+    Router {
+        client,
+        sink,
+        _stop: stop.drop_guard(),
+    }
+}
+
+fn no_sessions() -> standin::PppSource {
+    Arc::new(|| Ok(Vec::new()))
+}
+
+#[tokio::test]
+async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
+    let d = chr02();
+    let by_what: BTreeMap<&str, &hub::Object> = d
+        .objects
+        .iter()
+        .filter(|o| o.menu != Menu::IpAddress)
+        .map(|o| (o.what.as_str(), o))
+        .collect();
+    let mut store = Store::default();
+    // The interface and address as an older .rsc import left them (older generation, old MTU).
+    let mut wg0 = by_what["wg0"].record.clone();
+    wg0.insert("mtu".into(), "1380".into());
+    wg0.insert("comment".into(), "fabric:g00000001:wg0".into());
+    wg0.insert(
+        "public-key".into(),
+        by_what["wg0"].public_key.clone().unwrap(),
+    );
+    store.insert(Menu::Wireguard, wg0);
+    store.insert(
+        Menu::IpAddress,
+        rec(&[
+            ("address", "10.0.12.2/24"),
+            ("interface", "wg0"),
+            ("comment", "fabric:g00000001:wg0"),
+        ]),
+    );
+    // z640 fenced, nuc missing, a spoke that left the topology, an operator's own peer.
+    let mut z640 = by_what["wg0:peer=z640"].record.clone();
+    z640.insert("disabled".into(), "true".into());
+    z640.insert("comment".into(), "fabric:g00000001:wg0:peer=z640".into());
+    store.insert(Menu::WireguardPeers, z640);
+    let mut vps01 = by_what["wg0:peer=vps01"].record.clone();
+    vps01.insert("comment".into(), "fabric:g00000001:wg0:peer=vps01".into());
+    store.insert(Menu::WireguardPeers, vps01);
+    store.insert(
+        Menu::WireguardPeers,
+        rec(&[
+            ("interface", "wg0"),
+            ("name", "retired"),
+            ("public-key", "UkVUSVJFRA=="),
+            ("allowed-address", "10.0.12.99/32"),
+            ("comment", "fabric:g00000001:wg0:peer=retired"),
+        ]),
+    );
+    store.insert(
+        Menu::WireguardPeers,
+        rec(&[
+            ("interface", "wg0"),
+            ("name", "laptop"),
+            ("public-key", "TEFQVE9Q"),
+            ("allowed-address", "10.0.12.200/32"),
+            ("comment", "operator laptop"),
+        ]),
+    );
+    let r = start(store, no_sessions()).await;
+
+    let dry = push(&r.client, &d, true).await.unwrap();
+    assert_eq!(dry.done, 0);
+    assert!(
+        r.sink.0.lock().unwrap().is_empty(),
+        "a dry run changes nothing"
+    );
+    let kinds: Vec<(String, &str)> = dry
+        .diff
+        .ops
+        .iter()
+        .map(|o| {
+            let k = match o.kind {
+                OpKind::Add => "add",
+                OpKind::Set { .. } => "set",
+                OpKind::Remove { .. } => "remove",
+            };
+            (o.what.clone(), k)
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("wg0:peer=retired".to_string(), "remove"),
+            ("wg0".into(), "set"),
+            ("wg0:peer=z640".into(), "set"),
+            ("wg0:peer=nuc".into(), "add"),
+            ("wg0:route=10.33.33.0/24".into(), "add"),
+            ("wg0:route=10.42.60.0/24".into(), "add"),
+        ],
+        "{:?}",
+        dry.diff.ops
+    );
+
+    let start_t = Instant::now();
+    let out = push(&r.client, &d, false).await.unwrap();
+    eprintln!("push of {} operations: {:?}", out.done, start_t.elapsed());
+    assert_eq!(
+        out.done, 6,
+        "the address only has an older generation: left"
+    );
+    assert!(out.diff.conflicts.is_empty() && out.diff.warnings.is_empty());
+    let effects = std::mem::take(&mut *r.sink.0.lock().unwrap());
+    let touched: Vec<String> = effects
+        .iter()
+        .map(|e| match e {
+            Effect::PeerSet { record, .. } => format!("set {}", record["name"]),
+            Effect::PeerRemove { public_key, .. } => format!("remove {public_key}"),
+            Effect::Link { up, .. } => format!("link {up}"),
+        })
+        .collect();
+    assert_eq!(
+        touched,
+        ["remove UkVUSVJFRA==", "set z640", "set nuc"],
+        "the fenced peer comes back, the new one is added, the retired one goes"
+    );
+    let peers = r.client.list(Menu::WireguardPeers, &[]).await.unwrap();
+    let laptop = peers.iter().find(|p| p["name"] == "laptop").unwrap();
+    assert_eq!(
+        laptop["comment"], "operator laptop",
+        "foreign peer untouched"
+    );
+    assert_eq!(laptop["disabled"], "false");
+    assert!(peers.iter().all(|p| p["disabled"] == "false"));
+    let wg = r.client.list(Menu::Wireguard, &[]).await.unwrap();
+    assert_eq!(wg[0]["mtu"], "1420");
+    assert_eq!(wg[0]["comment"], format!("fabric:g{}:wg0", d.generation));
+
+    let again = push(&r.client, &d, false).await.unwrap();
+    assert!(again.diff.ops.is_empty(), "{:?}", again.diff.ops);
+}
+
+#[tokio::test]
+async fn push_to_an_unreachable_hub_fails_within_the_client_timeouts() {
+    // A listener that never answers TLS: the push must end with an error, bounded in time.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    let cert = fabric::tls::self_signed(&["x".into()], &["127.0.0.1".parse().unwrap()]).unwrap();
+    let client = RestClient::with_timeouts(
+        &base,
+        "fabric",
+        Secret::new("pw"),
+        cert.cert_pem.as_bytes(),
+        std::time::Duration::from_millis(300),
+        std::time::Duration::from_millis(500),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let e = push(&client, &chr02(), false).await.unwrap_err();
+    assert!(e.op.is_none(), "fails while reading: {e}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        t.elapsed()
+    );
+    drop(listener);
+}
+
+#[tokio::test]
+async fn ppp_active_is_listed_filtered_and_read_only() {
+    let ppp: standin::PppSource = Arc::new(|| {
+        Ok(vec![
+            rec(&[
+                (".id", "*1"),
+                ("name", "client-b"),
+                ("service", "sstp"),
+                ("address", "10.0.13.13"),
+            ]),
+            rec(&[
+                (".id", "*2"),
+                ("name", "dialin"),
+                ("service", "pppoe"),
+                ("address", "10.9.9.9"),
+            ]),
+        ])
+    });
+    let r = start(Store::default(), ppp).await;
+    let all = r.client.list(Menu::PppActive, &[]).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let sstp = r
+        .client
+        .list(Menu::PppActive, &[("service", "sstp")])
+        .await
+        .unwrap();
+    assert_eq!(sstp.len(), 1);
+    assert_eq!(sstp[0]["name"], "client-b");
+    let e = r
+        .client
+        .add(Menu::PppActive, &rec(&[("name", "x")]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400));
+}
+
+/// `fabric hub push` against the stand-in on loopback (`--url`): dry run changes nothing,
+/// the push prints each operation with the hub's private key as `***`, a second push says
+/// `no change`.
+#[test]
+fn hub_push_cli_prints_operations_and_never_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("topology.yaml");
+    std::fs::write(&topo, TOPOLOGY).unwrap();
+    let fabric = env!("CARGO_BIN_EXE_fabric");
+    let run = |args: &[&str]| {
+        std::process::Command::new(fabric)
+            .args(args)
+            .arg("-t")
+            .arg(&topo)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["keys"]).status.success());
+    let key = std::fs::read_to_string(dir.path().join("secrets/wg/chr02.wg0.key")).unwrap();
+    let key = key.trim();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The stand-in's wg0 reports another public key: the push must send the held key.
+    let mut store = Store::default();
+    store.insert(
+        Menu::Wireguard,
+        rec(&[
+            ("name", "wg0"),
+            ("listen-port", "51820"),
+            ("mtu", "1420"),
+            ("public-key", "V1JPTkc="),
+            ("comment", "fabric:g1:wg0"),
+        ]),
+    );
+    let cert = fabric::tls::self_signed(
+        &["chr02-rest-standin".into()],
+        &["127.0.0.1".parse().unwrap()],
+    )
+    .unwrap();
+    let creds = dir.path().join("routeros");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(creds.join("chr02.crt"), &cert.cert_pem).unwrap();
+    std::fs::write(creds.join("chr02.password"), "s3cret\n").unwrap();
+    std::fs::set_permissions(
+        creds.join("chr02.password"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let tls = fabric::tls::server_config(cert.cert_pem.as_bytes(), &cert.key_pem).unwrap();
+    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    runtime.spawn(standin::serve(
+        listener,
+        tls,
+        Credentials {
+            user: "fabric".into(),
+            password: Secret::new("s3cret"),
+        },
+        store,
+        Arc::new(RecordingSink::default()),
+        "chr02".into(),
+        stop.clone(),
+    ));
+    let push = |extra: &[&str]| {
+        let mut args = vec!["hub", "push", "--node", "chr02", "--url", &url];
+        args.extend_from_slice(&["--routeros-credentials", creds.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        let (o, e) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert!(out.status.success(), "{o}{e}");
+        assert!(o.starts_with(&format!("chr02 at {url} ")), "{o}");
+        assert!(!o.contains(key) && !e.contains(key), "the key was printed");
+        o
+    };
+    let dry = push(&["--dry-run"]);
+    assert!(dry.contains("private-key=***"), "{dry}");
+    assert!(
+        dry.contains("add /interface/wireguard/peers (wg0:peer=z640)"),
+        "{dry}"
+    );
+    assert!(dry.contains("dry run: 7 operation(s) for chr02"), "{dry}");
+    let done = push(&[]);
+    assert!(done.contains("chr02: 7 operation(s) applied"), "{done}");
+    // The stand-in does not derive a public key from a pushed private key (it is not
+    // RouterOS), so the key is the only difference left.
+    let again = push(&["--dry-run"]);
+    assert!(again.contains("dry run: 1 operation(s)"), "{again}");
+    assert!(
+        again.contains("set /interface/wireguard *1 (wg0)"),
+        "{again}"
+    );
+    stop.cancel();
+}
