@@ -146,10 +146,14 @@ pub enum Command {
         /// Do not serve the agent API.
         #[arg(long)]
         no_agent_api: bool,
-        /// RouterOS REST credentials for fencing: <node>.crt (pinned) and <node>.password
+        /// RouterOS REST credentials for fencing and the `rest` signal: <node>.crt (pinned) and <node>.password
         /// (user `fabric`) [default: SECRETS/routeros].
         #[arg(long)]
         routeros_credentials: Option<PathBuf>,
+        /// The fabric CA certificate (PEM) the `tls` signal checks the watched hub's SSTP
+        /// certificate against [default: SECRETS/ca/fabric-ca.crt].
+        #[arg(long)]
+        fabric_ca: Option<PathBuf>,
     },
     /// Ask the running daemon to switch to a layout now (automatic decisions pause until
     /// `fabric failback`). --dry-run prints the actions and interface changes only.

@@ -166,6 +166,7 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
             agent_api,
             no_agent_api,
             routeros_credentials,
+            fabric_ca,
         } => {
             if let Err(e) =
                 fabric::daemon::load::load(&topology.topology, &secrets.dir_for(&topology))
@@ -186,6 +187,7 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 agent_api: (!no_agent_api).then_some(agent_api),
                 routeros_credentials: routeros_credentials
                     .unwrap_or_else(|| opts.secrets.join("routeros")),
+                fabric_ca: fabric_ca.unwrap_or_else(|| opts.secrets.join("ca/fabric-ca.crt")),
             };
             serve(opts, wiring)?;
         }
@@ -220,6 +222,7 @@ struct ServeWiring {
     /// `None`: no agent API; `Some(None)`: on the controller's endpoint, port 8444.
     agent_api: Option<Option<std::net::SocketAddr>>,
     routeros_credentials: std::path::PathBuf,
+    fabric_ca: std::path::PathBuf,
 }
 
 /// The port agents long-poll on by default.
@@ -274,9 +277,13 @@ fn serve(opts: fabric::daemon::ServeOptions, wiring: ServeWiring) -> anyhow::Res
     let plugins = fabric::daemon::Plugins {
         backend: std::sync::Arc::new(std::sync::Mutex::new(backend)),
         fencer: Box::new(fabric::daemon::rest_fencer::RestFencer {
-            credentials: wiring.routeros_credentials,
+            credentials: wiring.routeros_credentials.clone(),
         }),
-        probes: Box::new(fabric::daemon::monitor::real_probes),
+        probes: fabric::daemon::monitor::RealProbes {
+            fabric_ca: wiring.fabric_ca,
+            credentials: wiring.routeros_credentials,
+        }
+        .factory(),
         published,
         apply_lock: true,
     };

@@ -17,6 +17,8 @@ pub mod monitor;
 pub mod notify;
 pub mod probe;
 pub mod rest_fencer;
+pub mod service_checks;
+pub mod service_probe;
 pub mod state_file;
 
 use std::net::SocketAddr;

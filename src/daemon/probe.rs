@@ -25,6 +25,11 @@ pub trait Probe: Send {
     fn name(&self) -> &'static str;
     /// Probes once; must return within `timeout` (plus scheduling).
     async fn probe(&mut self, timeout: Duration) -> Signal;
+    /// Why the last verdict is not Good, when the probe knows more than the signal says
+    /// (shown by `fabric status`).
+    fn detail(&self) -> Option<String> {
+        None
+    }
 }
 
 /// ICMP echo to `target`: `count` requests at once, good when any reply comes back in time.
