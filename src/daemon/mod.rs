@@ -244,3 +244,5 @@ async fn reload(decider: &mut Decider, opts: &ServeOptions) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod service_tests;
