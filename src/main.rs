@@ -148,6 +148,9 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
             }
             LabAction::Status => print!("{}", fabric::lab::status(&prefix)?),
             LabAction::RestStandin(args) => live::rest_standin(args)?,
+            LabAction::SstpTlsStandin { listen, cert, key } => {
+                live::sstp_tls_standin(listen, &cert, &key)?
+            }
             LabAction::Exec { node, command } => {
                 let status = fabric::lab::exec(&prefix, &node, &command)?;
                 if !status.success() {
