@@ -10,6 +10,7 @@
 #
 #   sudo bench/failover.sh               # 20 kills
 #   RUNS=50 IDLE_S=60 sudo bench/failover.sh
+#   SERVICES=1 sudo bench/failover.sh    # with the tls and rest signals on (lab stand-ins)
 #
 # The bench topology is the shipped one with hold_down_s: 0 (a manual failback starts a
 # hold-down, which would otherwise delay the next kill's failover by 60 s). Traffic stays
@@ -18,6 +19,7 @@
 set -euo pipefail
 
 RUNS=${RUNS:-20}
+SERVICES=${SERVICES:-0}
 IDLE_S=${IDLE_S:-30}
 PREFIX=${PREFIX:-fbench}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,11 +38,17 @@ trap cleanup EXIT
 
 sed 's/^  hold_down_s: 60 /  hold_down_s: 0  /' "$ROOT/topology.yaml" > "$WORK/topology.yaml"
 grep -q '^  hold_down_s: 0 ' "$WORK/topology.yaml" || { echo "could not set hold_down_s" >&2; exit 1; }
-"$FABRIC" lab --prefix "$PREFIX" up -t "$WORK/topology.yaml" >/dev/null
+UP_ARGS=() SERVE_ARGS=() HEALTHY='"tunnel": Good.*"underlay": Good'
+if [ "$SERVICES" = 1 ]; then
+    UP_ARGS=(--rest-standins)
+    SERVE_ARGS=(--routeros-credentials "/run/fabric-lab/$PREFIX/rest")
+    HEALTHY='"rest": Good, "tls": Good, "tunnel": Good, "underlay": Good'
+fi
+"$FABRIC" lab --prefix "$PREFIX" up -t "$WORK/topology.yaml" "${UP_ARGS[@]}" >/dev/null
 CTL=$WORK/control.sock
 "$FABRIC" lab --prefix "$PREFIX" exec vps01 -- "$FABRIC" serve -t "$WORK/topology.yaml" \
     --secrets "/run/fabric-lab/$PREFIX/secrets" --state-dir "$WORK/state" --control "$CTL" \
-    2>"$WORK/serve.log" &
+    "${SERVE_ARGS[@]}" 2>"$WORK/serve.log" &
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # wait_for SECONDS CMD…: polls CMD every 5 ms until it succeeds or SECONDS pass.
@@ -51,7 +59,7 @@ wait_for() {
         sleep 0.005
     done
 }
-healthy() { "$FABRIC" status --control "$CTL" | grep -q 'last round.*"tunnel": Good.*"underlay": Good'; }
+healthy() { "$FABRIC" status --control "$CTL" | grep -q "last round.*$HEALTHY"; }
 epoch_is() { grep -q "\"epoch\":$1," "$WORK/state/state.json"; }
 reaches_chr02() { "$FABRIC" lab --prefix "$PREFIX" exec vps01 -- ping -c1 -W0.2 10.0.12.2; }
 # z640_via ENDPOINT: Z640's wg0 peer is that hub and Z640 pings VPS01's wg0 address.

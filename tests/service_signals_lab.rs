@@ -6,6 +6,8 @@
 //!   within the usual time (they go silent = Unknown, the ICMP signals decide);
 //! * with a CA that did not sign CHR01's certificate, `tls` is a logged configuration
 //!   problem, not a dead hub: no failover;
+//! * 30 % random loss on CHR01's underlay for 20 s with both signals on: no failover (their
+//!   timed-out checks are Unknown, never Bad);
 //! * CHR01 up but its SSTP TLS service gone (the stand-in killed by PID → connection
 //!   refused): `tls` turns Bad and the controller fails over.
 //! Traffic stays inside the lab's namespaces (TEST-NET underlay). Labs are torn down on drop.
@@ -129,4 +131,43 @@ fn chr01_up_but_its_sstp_tls_service_gone_fails_over() {
     );
     let status = lab.status().unwrap();
     assert!(status.contains("\"underlay\": Good"), "{status}");
+}
+
+#[test]
+fn thirty_percent_loss_with_tls_and_rest_on_does_not_fail_over() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab("l", &[]);
+    wait_signals(
+        &lab,
+        &["\"tls\": Good", "\"rest\": Good"],
+        Duration::from_secs(5),
+    );
+    let link = lab.underlay_link("203.0.113.10");
+    lab.add_loss(&link, 30);
+    let mut silent = 0;
+    let mut seen = std::collections::BTreeSet::new();
+    let failed_over = poll_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        let s = lab.status().expect("daemon answers");
+        if let Some(round) = s.lines().find(|l| l.starts_with("last round")) {
+            let tls = round.split("\"tls\": ").nth(1).and_then(|r| r.split([',', '}']).next());
+            seen.insert(tls.unwrap_or("-").to_string());
+        }
+        silent += s.matches("tls: no answer").count();
+        !(s.contains("epoch 0") && s.contains("layout primary"))
+    });
+    assert!(!failed_over, "failed over under 30 % loss:\n{}", lab.log_text());
+    assert_eq!(lab.persisted(), None);
+    let status = lab.status().unwrap();
+    let counts = status
+        .lines()
+        .find(|l| l.starts_with("rounds "))
+        .expect("status shows round counters")
+        .to_string();
+    eprintln!(
+        "30 % loss for 20 s with tls and rest on, no failover: {counts}; tls verdicts seen {seen:?}, \
+         'no answer' in {silent} of ~200 status polls"
+    );
+    assert!(!seen.contains("Bad"), "tls was Bad under loss: {seen:?}");
+    let dropped = lab.loss_dropped();
+    assert!(dropped.len() == 2 && dropped.iter().all(|n| *n > 0), "{dropped:?}");
 }

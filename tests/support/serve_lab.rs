@@ -232,6 +232,40 @@ impl Lab {
         self.inet(&["route", "replace", &format!("{endpoint}/32"), "dev", link]);
     }
 
+    /// `pct` % random loss in each direction on `link` in the inet namespace (nftables
+    /// `numgen random`, table `inet fabric_loss`).
+    pub fn add_loss(&self, link: &str, pct: u8) {
+        let rules = format!(
+            "table inet fabric_loss {{\n chain lossy {{\n  type filter hook forward priority 0; policy accept;\n  iifname \"{link}\" numgen random mod 100 < {pct} counter drop\n  oifname \"{link}\" numgen random mod 100 < {pct} counter drop\n }}\n}}\n"
+        );
+        let mut nft = Command::new("ip")
+            .args(["netns", "exec", &format!("{}-inet", self.prefix), "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        nft.stdin
+            .take()
+            .unwrap()
+            .write_all(rules.as_bytes())
+            .unwrap();
+        assert!(nft.wait().unwrap().success(), "nft rules");
+    }
+
+    /// The packets dropped by each rule of [`Lab::add_loss`].
+    pub fn loss_dropped(&self) -> Vec<u64> {
+        let table = Command::new("ip")
+            .args(["netns", "exec", &format!("{}-inet", self.prefix)])
+            .args(["nft", "list", "table", "inet", "fabric_loss"])
+            .output()
+            .unwrap();
+        text(&table.stdout)
+            .lines()
+            .filter_map(|l| l.split("packets ").nth(1))
+            .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+            .collect()
+    }
+
     pub fn inet(&self, args: &[&str]) {
         let out = Command::new("ip")
             .args(["-n", &format!("{}-inet", self.prefix)])
