@@ -164,8 +164,8 @@ impl LocalCa {
         name: &str,
         not_after: Option<(i32, u8, u8)>,
     ) -> anyhow::Result<SelfSigned> {
-        let mut params = rcgen::CertificateParams::new(vec![name.to_string()])
-            .context("certificate name")?;
+        let mut params =
+            rcgen::CertificateParams::new(vec![name.to_string()]).context("certificate name")?;
         let mut dn = rcgen::DistinguishedName::new();
         dn.push(rcgen::DnType::CommonName, name);
         params.distinguished_name = dn;

@@ -39,7 +39,11 @@ fn wait_signals(lab: &Lab, want: &[&str], within: Duration) -> String {
         last = lab.status().unwrap_or_default();
         want.iter().all(|w| last.contains(w))
     });
-    assert!(ok, "status never showed {want:?}:\n{last}\n{}", lab.log_text());
+    assert!(
+        ok,
+        "status never showed {want:?}:\n{last}\n{}",
+        lab.log_text()
+    );
     last
 }
 
@@ -77,14 +81,22 @@ fn a_certificate_from_another_ca_is_a_configuration_problem_not_a_failover() {
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let other = tempfile::tempdir().unwrap();
     let ca = other.path().join("other-ca.crt");
-    std::fs::write(&ca, fabric::tls::LocalCa::new("fabric-ca").unwrap().cert_pem).unwrap();
+    std::fs::write(
+        &ca,
+        fabric::tls::LocalCa::new("fabric-ca").unwrap().cert_pem,
+    )
+    .unwrap();
     let lab = lab(
         "w",
         &["--fabric-ca".into(), ca.to_string_lossy().into_owned()],
     );
     let status = wait_signals(
         &lab,
-        &["\"tls\": Unknown", "tls: configuration problem", "\"rest\": Good"],
+        &[
+            "\"tls\": Unknown",
+            "tls: configuration problem",
+            "\"rest\": Good",
+        ],
         Duration::from_secs(5),
     );
     eprintln!("{status}");
@@ -149,13 +161,20 @@ fn thirty_percent_loss_with_tls_and_rest_on_does_not_fail_over() {
     let failed_over = poll_until(Duration::from_secs(20), Duration::from_millis(100), || {
         let s = lab.status().expect("daemon answers");
         if let Some(round) = s.lines().find(|l| l.starts_with("last round")) {
-            let tls = round.split("\"tls\": ").nth(1).and_then(|r| r.split([',', '}']).next());
+            let tls = round
+                .split("\"tls\": ")
+                .nth(1)
+                .and_then(|r| r.split([',', '}']).next());
             seen.insert(tls.unwrap_or("-").to_string());
         }
         silent += s.matches("tls: no answer").count();
         !(s.contains("epoch 0") && s.contains("layout primary"))
     });
-    assert!(!failed_over, "failed over under 30 % loss:\n{}", lab.log_text());
+    assert!(
+        !failed_over,
+        "failed over under 30 % loss:\n{}",
+        lab.log_text()
+    );
     assert_eq!(lab.persisted(), None);
     let status = lab.status().unwrap();
     let counts = status
@@ -169,5 +188,8 @@ fn thirty_percent_loss_with_tls_and_rest_on_does_not_fail_over() {
     );
     assert!(!seen.contains("Bad"), "tls was Bad under loss: {seen:?}");
     let dropped = lab.loss_dropped();
-    assert!(dropped.len() == 2 && dropped.iter().all(|n| *n > 0), "{dropped:?}");
+    assert!(
+        dropped.len() == 2 && dropped.iter().all(|n| *n > 0),
+        "{dropped:?}"
+    );
 }

@@ -243,6 +243,6 @@ async fn reload(decider: &mut Decider, opts: &ServeOptions) {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod service_tests;
+#[cfg(test)]
+mod tests;

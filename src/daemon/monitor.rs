@@ -61,7 +61,11 @@ pub fn targets(t: &Topology, plan: &Plan, policy: &FailoverPolicy) -> Targets {
         Some(IpAddr::V4(a)) => Some(a),
         _ => None,
     });
-    let sstp = match (underlay, t.sstp.as_ref(), watched.and_then(|w| w.sstp.as_ref())) {
+    let sstp = match (
+        underlay,
+        t.sstp.as_ref(),
+        watched.and_then(|w| w.sstp.as_ref()),
+    ) {
         (Some(ip), Some(s), Some(side)) => Some((
             SocketAddr::new(IpAddr::V4(ip), s.port),
             side.hostname.as_str().to_string(),

@@ -86,7 +86,9 @@ pub fn rest_outcome(r: Result<crate::routeros_rest::Record, RestError>) -> Outco
         Ok(rec) if rec.contains_key("uptime") => Outcome::Up,
         Ok(_) => Outcome::Refused("system/resource answer without uptime".into()),
         Err(RestError::Api { status, .. }) if status == 401 || status == 403 => {
-            Outcome::Misconfigured(format!("REST login refused ({status}): check <node>.password"))
+            Outcome::Misconfigured(format!(
+                "REST login refused ({status}): check <node>.password"
+            ))
         }
         Err(e @ (RestError::Api { .. } | RestError::Decode(_))) => Outcome::Refused(e.to_string()),
         Err(RestError::Transport(t)) => {

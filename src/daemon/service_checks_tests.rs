@@ -106,9 +106,11 @@ async fn tls_check_refused_when_nothing_listens_or_the_peer_is_not_tls() {
 #[tokio::test]
 async fn rest_check_up_against_the_stand_in_and_misconfigured_with_a_wrong_password() {
     use crate::routeros_rest::standin::{self, Credentials, RecordingSink, Store};
-    let cert =
-        crate::tls::self_signed(&["chr01-rest-standin".into()], &["127.0.0.1".parse().unwrap()])
-            .unwrap();
+    let cert = crate::tls::self_signed(
+        &["chr01-rest-standin".into()],
+        &["127.0.0.1".parse().unwrap()],
+    )
+    .unwrap();
     let tls = crate::tls::server_config(cert.cert_pem.as_bytes(), &cert.key_pem).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("https://{}", listener.local_addr().unwrap());
@@ -158,19 +160,29 @@ fn rest_answers_map_to_outcomes() {
     let t = |s: &str| RestError::Transport(s.into());
     assert_eq!(rest_outcome(Ok(rec("uptime"))), Outcome::Up);
     assert!(matches!(rest_outcome(Ok(rec("x"))), Outcome::Refused(_)));
-    assert!(matches!(rest_outcome(Err(api(401))), Outcome::Misconfigured(_)));
-    assert!(matches!(rest_outcome(Err(api(403))), Outcome::Misconfigured(_)));
+    assert!(matches!(
+        rest_outcome(Err(api(401))),
+        Outcome::Misconfigured(_)
+    ));
+    assert!(matches!(
+        rest_outcome(Err(api(403))),
+        Outcome::Misconfigured(_)
+    ));
     assert!(matches!(rest_outcome(Err(api(500))), Outcome::Refused(_)));
     assert!(matches!(
         rest_outcome(Err(RestError::Decode("bad json".into()))),
         Outcome::Refused(_)
     ));
     assert!(matches!(
-        rest_outcome(Err(t("error sending request: invalid peer certificate: UnknownIssuer"))),
+        rest_outcome(Err(t(
+            "error sending request: invalid peer certificate: UnknownIssuer"
+        ))),
         Outcome::Misconfigured(_)
     ));
     assert!(matches!(
-        rest_outcome(Err(t("error sending request: Connection refused (os error 111)"))),
+        rest_outcome(Err(t(
+            "error sending request: Connection refused (os error 111)"
+        ))),
         Outcome::Refused(_)
     ));
     assert!(matches!(

@@ -154,7 +154,9 @@ impl ServiceProbe {
     fn maybe_start(&mut self) {
         let now = Instant::now();
         if self.running.as_ref().is_some_and(|h| !h.is_finished())
-            || self.started.is_some_and(|s| now.duration_since(s) < self.every)
+            || self
+                .started
+                .is_some_and(|s| now.duration_since(s) < self.every)
         {
             return;
         }

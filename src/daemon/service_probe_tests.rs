@@ -43,7 +43,10 @@ fn verdicts_of_check_sequences() {
         (&[refused(), silent(), refused()], Bad),
         (&[Outcome::Up, silent()], Unknown),
         // A certificate problem is never Bad, however long it lasts.
-        (&[misconfigured(), misconfigured(), misconfigured()], Unknown),
+        (
+            &[misconfigured(), misconfigured(), misconfigured()],
+            Unknown,
+        ),
         (&[Outcome::Up, misconfigured()], Unknown),
     ];
     assert_eq!(REFUSED_TO_BAD, 2);
@@ -55,9 +58,17 @@ fn verdicts_of_check_sequences() {
 #[test]
 fn details_say_why_a_signal_is_not_good() {
     assert_eq!(fold(&[Outcome::Up]).detail(), None);
-    assert!(Tally::default().detail().unwrap().contains("no check finished"));
+    assert!(
+        Tally::default()
+            .detail()
+            .unwrap()
+            .contains("no check finished")
+    );
     let d = fold(&[misconfigured()]).detail().unwrap();
-    assert!(d.contains("configuration problem") && d.contains("UnknownIssuer"), "{d}");
+    assert!(
+        d.contains("configuration problem") && d.contains("UnknownIssuer"),
+        "{d}"
+    );
     assert!(fold(&[refused()]).detail().unwrap().starts_with("refused"));
     assert!(fold(&[silent()]).detail().unwrap().starts_with("no answer"));
 }
@@ -107,12 +118,15 @@ async fn a_hanging_check_never_holds_up_a_round_and_times_out_as_silent() {
     for _ in 0..5 {
         let start = Instant::now();
         assert_eq!(p.probe(Duration::from_millis(100)).await, Signal::Unknown);
-        assert!(start.elapsed() < Duration::from_millis(50), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_millis(50),
+            "{:?}",
+            start.elapsed()
+        );
     }
     // The check's own deadline ends it as silence (Unknown, with the reason).
     let deadline = Instant::now() + Duration::from_secs(2);
-    while p.detail().is_some_and(|d| d.contains("no check finished")) && Instant::now() < deadline
-    {
+    while p.detail().is_some_and(|d| d.contains("no check finished")) && Instant::now() < deadline {
         p.probe(Duration::from_millis(100)).await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -84,12 +84,20 @@ fn the_real_factory_leaves_out_service_probes_without_ca_or_credentials() {
     std::fs::create_dir_all(&creds).unwrap();
     let rest = crate::tls::self_signed(&["chr01".into()], &[]).unwrap();
     std::fs::write(creds.join("chr01.crt"), rest.cert_pem).unwrap();
-    assert_eq!(names(&factory), vec!["tls"], "a certificate but no password");
+    assert_eq!(
+        names(&factory),
+        vec!["tls"],
+        "a certificate but no password"
+    );
     crate::shell::output::write_atomic(&creds.join("chr01.password"), b"pw\n", 0o600).unwrap();
     assert_eq!(names(&factory), vec!["tls", "rest"]);
 
     std::fs::write(&ca, "not a certificate").unwrap();
-    assert_eq!(names(&factory), vec!["rest"], "an unreadable CA leaves tls out");
+    assert_eq!(
+        names(&factory),
+        vec!["rest"],
+        "an unreadable CA leaves tls out"
+    );
 }
 
 /// The real monitor with a good tunnel and a `tls` service probe whose checks are refused:

@@ -436,7 +436,9 @@ fn rejects_signals_needed_a_dead_hub_cannot_reach() {
         assert_single(
             &text,
             &format!("signals_needed: {n}"),
-            &format!("t.yaml:@LINE:19: failover.signals_needed: signals_needed {n} would never fail over on a dead hub (use 1-3: of the 5 signals, a silent hub makes only tunnel, underlay and handshake bad (tls and rest are unknown without an answer))"),
+            &format!(
+                "t.yaml:@LINE:19: failover.signals_needed: signals_needed {n} would never fail over on a dead hub (use 1-3: of the 5 signals, a silent hub makes only tunnel, underlay and handshake bad (tls and rest are unknown without an answer))"
+            ),
         );
     }
     for n in [1, 2, 3] {

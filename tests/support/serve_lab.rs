@@ -239,7 +239,14 @@ impl Lab {
             "table inet fabric_loss {{\n chain lossy {{\n  type filter hook forward priority 0; policy accept;\n  iifname \"{link}\" numgen random mod 100 < {pct} counter drop\n  oifname \"{link}\" numgen random mod 100 < {pct} counter drop\n }}\n}}\n"
         );
         let mut nft = Command::new("ip")
-            .args(["netns", "exec", &format!("{}-inet", self.prefix), "nft", "-f", "-"])
+            .args([
+                "netns",
+                "exec",
+                &format!("{}-inet", self.prefix),
+                "nft",
+                "-f",
+                "-",
+            ])
             .stdin(Stdio::piped())
             .spawn()
             .unwrap();
