@@ -2,7 +2,8 @@
 //! CAP_NET_RAW: the kernel's "ping socket", allowed by `net.ipv4.ping_group_range`; a raw
 //! socket when that range excludes us and we hold CAP_NET_RAW) and the
 //! WireGuard handshake age of a peer read through wireguard-go's UAPI socket. [`FakeProbe`]
-//! answers from a script for tests.
+//! answers from a script for tests. The `tls` and `rest` service signals are probes too, run
+//! on their own cadence: [`super::service_probe`].
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
