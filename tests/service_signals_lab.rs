@@ -10,6 +10,7 @@
 //!   timed-out checks are Unknown, never Bad);
 //! * CHR01 up but its SSTP TLS service gone (the stand-in killed by PID → connection
 //!   refused): `tls` turns Bad and the controller fails over.
+//!
 //! Traffic stays inside the lab's namespaces (TEST-NET underlay). Labs are torn down on drop.
 
 mod support;
