@@ -56,13 +56,21 @@ impl Check for TlsCheck {
     }
 }
 
-/// A failed handshake: a certificate the fabric CA did not sign (or expired, or for another
-/// name) is a configuration problem; any other TLS or connection error means the hub's TLS
-/// service answered and did not complete.
+/// A failed handshake. A configuration problem (never Bad): a certificate the fabric CA did
+/// not sign (or expired, or for another name), or a TLS stack that is alive but will not talk
+/// to rustls (an alert such as `handshake_failure`, no common version or cipher suite) — a
+/// real RouterOS offering only what rustls refuses must not fail over again and again.
+/// Refused: the connection reset or closed mid-handshake, or garbage instead of TLS.
 pub fn tls_error(e: &std::io::Error) -> Outcome {
     match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         Some(rustls::Error::InvalidCertificate(c)) => {
             Outcome::Misconfigured(format!("server certificate: {c}"))
+        }
+        Some(rustls::Error::AlertReceived(a)) => {
+            Outcome::Misconfigured(format!("the server's TLS refused us with alert {a:?}"))
+        }
+        Some(rustls::Error::PeerIncompatible(p)) => {
+            Outcome::Misconfigured(format!("TLS incompatible with rustls: {p:?}"))
         }
         Some(other) => Outcome::Refused(format!("TLS: {other}")),
         None => Outcome::Refused(format!("TLS handshake: {e}")),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::{RestCheck, TlsCheck, rest_outcome};
+use super::{RestCheck, TlsCheck, rest_outcome, tls_error};
 use crate::daemon::service_probe::{Check, Outcome};
 use crate::routeros_rest::client::RestError;
 use crate::tls::{LocalCa, SelfSigned};
@@ -189,4 +189,31 @@ fn rest_answers_map_to_outcomes() {
         rest_outcome(Err(t("error sending request: operation timed out"))),
         Outcome::Silent(_)
     ));
+}
+
+#[test]
+fn tls_errors_map_to_outcomes() {
+    use std::io::{Error, ErrorKind};
+    let wrap = |e: rustls::Error| Error::new(ErrorKind::InvalidData, e);
+    let alert = wrap(rustls::Error::AlertReceived(
+        rustls::AlertDescription::HandshakeFailure,
+    ));
+    assert!(
+        matches!(tls_error(&alert), Outcome::Misconfigured(w) if w.contains("HandshakeFailure"))
+    );
+    let incompatible = wrap(rustls::Error::PeerIncompatible(
+        rustls::PeerIncompatible::NoCipherSuitesInCommon,
+    ));
+    assert!(matches!(
+        tls_error(&incompatible),
+        Outcome::Misconfigured(_)
+    ));
+    let garbage = wrap(rustls::Error::InvalidMessage(
+        rustls::InvalidMessage::InvalidContentType,
+    ));
+    assert!(matches!(tls_error(&garbage), Outcome::Refused(_)));
+    let reset = Error::new(ErrorKind::ConnectionReset, "reset by peer");
+    assert!(matches!(tls_error(&reset), Outcome::Refused(_)));
+    let eof = Error::new(ErrorKind::UnexpectedEof, "tls handshake eof");
+    assert!(matches!(tls_error(&eof), Outcome::Refused(_)));
 }

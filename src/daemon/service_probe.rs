@@ -6,14 +6,15 @@
 //!
 //! A check's [`Outcome`] becomes a signal in [`Tally::next`] (pure):
 //! * `Up` → Good.
-//! * `Refused` (the hub answered *no*: TCP reset, TLS alert, HTTP error, nonsense body) → Bad
-//!   once [`REFUSED_TO_BAD`] checks in a row said so (one refusal, e.g. a service restart, is
-//!   Unknown).
+//! * `Refused` (the hub answered *no*: connection refused or reset, HTTP error, nonsense
+//!   body) → Bad once [`REFUSED_TO_BAD`] checks in a row said so (one refusal, e.g. a service
+//!   restart, is Unknown).
 //! * `Silent` (timeout, unreachable) → Unknown: reachability is what the ICMP signals measure,
 //!   faster and loss-tolerant (6 echoes per round). A TCP/TLS exchange needs ~6 packets to all
 //!   arrive, so under 30 % loss most checks time out; counting that would fail over (see
 //!   src/validate/failover.rs, "Why the defaults").
-//! * `Misconfigured` (certificate not from the fabric CA, expired, wrong name; REST 401/403)
+//! * `Misconfigured` (certificate not from the fabric CA, expired, wrong name; a TLS alert or
+//!   no common TLS version/cipher; REST 401/403)
 //!   → Unknown, logged as an error once per change: it is a configuration problem on one side,
 //!   and failing over would not fix it (CHR02's certificate comes from the same CA).
 

@@ -12,9 +12,10 @@
 //! the fabric CA; `rest`: RouterOS `/rest/system/resource`) are not probed every round: a
 //! check starts in the background at most once a second (500 ms deadline) and every round
 //! reports the last verdict (`daemon::service_probe`). They are Bad only after two checks in a
-//! row were *refused* (TCP reset, TLS alert, HTTP error) — an answer that packet loss cannot
-//! forge. A check that gets no answer is Unknown (reachability is the ICMP signals' job), and
-//! a certificate or login problem is Unknown and logged as a configuration error.
+//! row were *refused* (connection refused or reset, HTTP error) — an answer that packet loss
+//! cannot forge. A check that gets no answer is Unknown (reachability is the ICMP signals'
+//! job), and a certificate, TLS-compatibility or login problem is Unknown and logged as a
+//! configuration error.
 //!
 //! * Dead hub: every round after the death is bad. The first fully-bad round starts at most
 //!   one interval after the death, the fifth one ends 4 × 100 + 100 ms later: detection
