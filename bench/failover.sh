@@ -60,6 +60,19 @@ wait_for() {
     done
 }
 healthy() { "$FABRIC" status --control "$CTL" | grep -q "last round.*$HEALTHY"; }
+# SERVICES=1 fences for real (REST credentials given), and failback does not unfence: wait
+# for run $1's fence attempt to end, then re-enable CHR01's fabric peers over its REST stand-in.
+fence_done() { [ "$(grep -c -E 'fenced: fabric-owned peers|fence not possible' "$WORK/serve.log")" -ge "$1" ]; }
+unfence_chr01() {
+    local rest=/run/fabric-lab/$PREFIX/rest url=https://203.0.113.10:8443/rest/interface/wireguard/peers
+    local auth; auth="user = \"fabric:$(cat "$rest/chr01.password")\""
+    local c=(ip netns exec "$PREFIX-vps01" curl -sf --max-time 3 --cacert "$rest/chr01.crt" -K -)
+    local ids; ids=$(echo "$auth" | "${c[@]}" "$url" |
+        jq -r '.[] | select((.comment // "") | startswith("fabric:")) | select(.disabled == "true") | .[".id"]')
+    for id in $ids; do
+        echo "$auth" | "${c[@]}" -X PATCH -H 'content-type: application/json' -d '{"disabled":"false"}' "$url/$id" >/dev/null
+    done
+}
 epoch_is() { grep -q "\"epoch\":$1," "$WORK/state/state.json"; }
 reaches_chr02() { "$FABRIC" lab --prefix "$PREFIX" exec vps01 -- ping -c1 -W0.2 10.0.12.2; }
 # z640_via ENDPOINT: Z640's wg0 peer is that hub and Z640 pings VPS01's wg0 address.
@@ -90,6 +103,10 @@ for i in $(seq 1 "$RUNS"); do
     printf 'run %2d: detection %4d ms, vps01 -> chr02 %4d ms, spoke z640 -> vps01 via chr02 %4d ms\n' "$i" $((t1 - t0)) $((t2 - t0)) $((t3 - t0))
     ip -n "$PREFIX-inet" link set "$LINK" up
     ip -n "$PREFIX-inet" route replace 203.0.113.10/32 dev "$LINK"   # dropped with the link
+    if [ "$SERVICES" = 1 ]; then
+        wait_for 10 fence_done "$i" || { echo "run $i: no fence outcome"; exit 1; }
+        unfence_chr01
+    fi
     "$FABRIC" failback --control "$CTL" >/dev/null
     epoch=$((epoch + 1))
     wait_for 20 healthy || { echo "run $i: chr01 not healthy again"; exit 1; }
