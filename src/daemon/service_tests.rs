@@ -1,6 +1,6 @@
 //! The service signals inside the daemon: their targets from the topology, the real factory
-//! leaving them out without CA/credentials (and adding them with), and the monitor reporting
-//! their verdicts and details round by round.
+//! leaving them out without CA/credentials (one warning each, however often it runs) and
+//! adding them with, and the monitor reporting their verdicts and details round by round.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +47,33 @@ fn targets_name_the_watched_hubs_sstp_port_hostname_and_rest_port() {
     }
 }
 
+/// Log output captured in memory.
+#[derive(Clone, Default)]
+struct Logged(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logged {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logged {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logged {
+    type Writer = Logged;
+    fn make_writer(&'a self) -> Logged {
+        self.clone()
+    }
+}
+
 fn service_only(t: &Targets) -> Targets {
     Targets {
         tunnel: None,
@@ -75,7 +102,20 @@ fn the_real_factory_leaves_out_service_probes_without_ca_or_credentials() {
         credentials: creds.clone(),
     }
     .factory();
-    assert!(names(&factory).is_empty());
+    let logged = Logged::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logged.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..3 {
+            assert!(names(&factory).is_empty());
+        }
+    });
+    let text = logged.text();
+    assert_eq!(text.matches("signal tls left out").count(), 1, "{text}");
+    assert_eq!(text.matches("signal rest left out").count(), 1, "{text}");
+    assert!(text.contains("no fabric CA certificate at"), "{text}");
 
     std::fs::create_dir_all(ca.parent().unwrap()).unwrap();
     std::fs::write(&ca, crate::tls::LocalCa::new("fabric-ca").unwrap().cert_pem).unwrap();
