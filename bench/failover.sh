@@ -10,6 +10,7 @@
 #
 #   sudo bench/failover.sh               # 20 kills
 #   RUNS=50 IDLE_S=60 sudo bench/failover.sh
+#   SERVICES=1 sudo bench/failover.sh    # with the tls and rest signals on (lab stand-ins)
 #
 # The bench topology is the shipped one with hold_down_s: 0 (a manual failback starts a
 # hold-down, which would otherwise delay the next kill's failover by 60 s). Traffic stays
@@ -18,6 +19,7 @@
 set -euo pipefail
 
 RUNS=${RUNS:-20}
+SERVICES=${SERVICES:-0}
 IDLE_S=${IDLE_S:-30}
 PREFIX=${PREFIX:-fbench}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,11 +38,17 @@ trap cleanup EXIT
 
 sed 's/^  hold_down_s: 60 /  hold_down_s: 0  /' "$ROOT/topology.yaml" > "$WORK/topology.yaml"
 grep -q '^  hold_down_s: 0 ' "$WORK/topology.yaml" || { echo "could not set hold_down_s" >&2; exit 1; }
-"$FABRIC" lab --prefix "$PREFIX" up -t "$WORK/topology.yaml" >/dev/null
+UP_ARGS=() SERVE_ARGS=() HEALTHY='"tunnel": Good.*"underlay": Good'
+if [ "$SERVICES" = 1 ]; then
+    UP_ARGS=(--rest-standins)
+    SERVE_ARGS=(--routeros-credentials "/run/fabric-lab/$PREFIX/rest")
+    HEALTHY='"rest": Good, "tls": Good, "tunnel": Good, "underlay": Good'
+fi
+"$FABRIC" lab --prefix "$PREFIX" up -t "$WORK/topology.yaml" "${UP_ARGS[@]}" >/dev/null
 CTL=$WORK/control.sock
 "$FABRIC" lab --prefix "$PREFIX" exec vps01 -- "$FABRIC" serve -t "$WORK/topology.yaml" \
     --secrets "/run/fabric-lab/$PREFIX/secrets" --state-dir "$WORK/state" --control "$CTL" \
-    2>"$WORK/serve.log" &
+    "${SERVE_ARGS[@]}" 2>"$WORK/serve.log" &
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # wait_for SECONDS CMD…: polls CMD every 5 ms until it succeeds or SECONDS pass.
@@ -51,7 +59,20 @@ wait_for() {
         sleep 0.005
     done
 }
-healthy() { "$FABRIC" status --control "$CTL" | grep -q 'last round.*"tunnel": Good.*"underlay": Good'; }
+healthy() { "$FABRIC" status --control "$CTL" | grep -q "last round.*$HEALTHY"; }
+# SERVICES=1 fences for real (REST credentials given), and failback does not unfence: wait
+# for run $1's fence attempt to end, then re-enable CHR01's fabric peers over its REST stand-in.
+fence_done() { [ "$(grep -c -E 'fenced: fabric-owned peers|fence not possible' "$WORK/serve.log")" -ge "$1" ]; }
+unfence_chr01() {
+    local rest=/run/fabric-lab/$PREFIX/rest url=https://203.0.113.10:8443/rest/interface/wireguard/peers
+    local auth; auth="user = \"fabric:$(cat "$rest/chr01.password")\""
+    local c=(ip netns exec "$PREFIX-vps01" curl -sf --max-time 3 --cacert "$rest/chr01.crt" -K -)
+    local ids; ids=$(echo "$auth" | "${c[@]}" "$url" |
+        jq -r '.[] | select((.comment // "") | startswith("fabric:")) | select(.disabled == "true") | .[".id"]')
+    for id in $ids; do
+        echo "$auth" | "${c[@]}" -X PATCH -H 'content-type: application/json' -d '{"disabled":"false"}' "$url/$id" >/dev/null
+    done
+}
 epoch_is() { grep -q "\"epoch\":$1," "$WORK/state/state.json"; }
 reaches_chr02() { "$FABRIC" lab --prefix "$PREFIX" exec vps01 -- ping -c1 -W0.2 10.0.12.2; }
 # z640_via ENDPOINT: Z640's wg0 peer is that hub and Z640 pings VPS01's wg0 address.
@@ -82,6 +103,10 @@ for i in $(seq 1 "$RUNS"); do
     printf 'run %2d: detection %4d ms, vps01 -> chr02 %4d ms, spoke z640 -> vps01 via chr02 %4d ms\n' "$i" $((t1 - t0)) $((t2 - t0)) $((t3 - t0))
     ip -n "$PREFIX-inet" link set "$LINK" up
     ip -n "$PREFIX-inet" route replace 203.0.113.10/32 dev "$LINK"   # dropped with the link
+    if [ "$SERVICES" = 1 ]; then
+        wait_for 10 fence_done "$i" || { echo "run $i: no fence outcome"; exit 1; }
+        unfence_chr01
+    fi
     "$FABRIC" failback --control "$CTL" >/dev/null
     epoch=$((epoch + 1))
     wait_for 20 healthy || { echo "run $i: chr01 not healthy again"; exit 1; }

@@ -146,10 +146,14 @@ pub enum Command {
         /// Do not serve the agent API.
         #[arg(long)]
         no_agent_api: bool,
-        /// RouterOS REST credentials for fencing: <node>.crt (pinned) and <node>.password
+        /// RouterOS REST credentials for fencing and the `rest` signal: <node>.crt (pinned) and <node>.password
         /// (user `fabric`) [default: SECRETS/routeros].
         #[arg(long)]
         routeros_credentials: Option<PathBuf>,
+        /// The fabric CA certificate (PEM) the `tls` signal checks the watched hub's SSTP
+        /// certificate against [default: SECRETS/ca/fabric-ca.crt].
+        #[arg(long)]
+        fabric_ca: Option<PathBuf>,
     },
     /// RouterOS hubs over REST (`push`).
     Hub {
@@ -256,7 +260,8 @@ pub enum LabAction {
         layout: String,
         /// Also start the RouterOS REST stand-in (not RouterOS) in every RouterOS hub with a
         /// `rest:` section, on its endpoint and REST port; credentials and certificates go to
-        /// /run/fabric-lab/PREFIX/rest/.
+        /// /run/fabric-lab/PREFIX/rest/. Also a TLS listener (not SSTP) on every hub's SSTP
+        /// port, with a certificate from a lab fabric CA (PREFIX/secrets/ca/fabric-ca.crt).
         #[arg(long)]
         rest_standins: bool,
     },
@@ -269,6 +274,19 @@ pub enum LabAction {
     /// Run it inside the hub's namespace: `fabric lab exec chr01 -- fabric lab rest-standin …`.
     #[command(hide = true)]
     RestStandin(RestStandinArgs),
+    /// A stand-in for a CHR's SSTP server TLS (TLS only, not SSTP): completes TLS handshakes
+    /// with the given certificate, then closes.
+    #[command(hide = true)]
+    SstpTlsStandin {
+        /// Address to listen on, e.g. 203.0.113.10:443.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Certificate (PEM, the chain to present) and its key.
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
     /// Run a command inside a node's namespace, e.g. `fabric lab exec z640 -- ping 10.0.12.20`.
     Exec {
         node: String,

@@ -311,3 +311,29 @@ pub fn rest_standin(args: RestStandinArgs) -> anyhow::Result<()> {
         Ok(())
     })
 }
+
+/// `fabric lab sstp-tls-standin`: the lab's stand-in for a CHR's SSTP server TLS (not SSTP).
+pub fn sstp_tls_standin(
+    listen: std::net::SocketAddr,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let cert_pem = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+    let key_pem = shell::secrets::read_secret(key)?
+        .with_context(|| format!("{} is missing", key.display()))?;
+    let tls = fabric::tls::server_config(&cert_pem, &fabric::model::Secret::new(key_pem + "\n"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        cancel_on_signals(shutdown.clone());
+        eprintln!("fabric SSTP-TLS stand-in listening on {listen} (TLS only, not SSTP)");
+        fabric::lab::sstp_tls::serve(listener, tls, shutdown).await;
+        Ok(())
+    })
+}

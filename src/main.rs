@@ -149,6 +149,9 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
             }
             LabAction::Status => print!("{}", fabric::lab::status(&prefix)?),
             LabAction::RestStandin(args) => live::rest_standin(args)?,
+            LabAction::SstpTlsStandin { listen, cert, key } => {
+                live::sstp_tls_standin(listen, &cert, &key)?
+            }
             LabAction::Exec { node, command } => {
                 let status = fabric::lab::exec(&prefix, &node, &command)?;
                 if !status.success() {
@@ -167,6 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
             agent_api,
             no_agent_api,
             routeros_credentials,
+            fabric_ca,
         } => {
             if let Err(e) =
                 fabric::daemon::load::load(&topology.topology, &secrets.dir_for(&topology))
@@ -187,6 +191,7 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 agent_api: (!no_agent_api).then_some(agent_api),
                 routeros_credentials: routeros_credentials
                     .unwrap_or_else(|| opts.secrets.join("routeros")),
+                fabric_ca: fabric_ca.unwrap_or_else(|| opts.secrets.join("ca/fabric-ca.crt")),
             };
             serve(opts, wiring)?;
         }
@@ -224,6 +229,7 @@ struct ServeWiring {
     /// `None`: no agent API; `Some(None)`: on the controller's endpoint, port 8444.
     agent_api: Option<Option<std::net::SocketAddr>>,
     routeros_credentials: std::path::PathBuf,
+    fabric_ca: std::path::PathBuf,
 }
 
 /// The port agents long-poll on by default.
@@ -280,7 +286,11 @@ fn serve(opts: fabric::daemon::ServeOptions, wiring: ServeWiring) -> anyhow::Res
         fencer: Box::new(fabric::daemon::rest_fencer::RestFencer {
             credentials: wiring.routeros_credentials.clone(),
         }),
-        probes: Box::new(fabric::daemon::monitor::real_probes),
+        probes: fabric::daemon::monitor::RealProbes {
+            fabric_ca: wiring.fabric_ca,
+            credentials: wiring.routeros_credentials.clone(),
+        }
+        .factory(),
         published,
         apply_lock: true,
         routeros_rest: Some(wiring.routeros_credentials),

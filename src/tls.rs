@@ -118,3 +118,69 @@ pub fn self_signed(names: &[String], ips: &[IpAddr]) -> anyhow::Result<SelfSigne
         key_pem: Secret::new(key.serialize_pem()),
     })
 }
+
+/// A private certificate authority made with rcgen: the lab's stand-in for the fabric CA
+/// (`routeros/fabric-ca-v7.rsc` makes the real one on CHR01) and the tests' CAs.
+pub struct LocalCa {
+    params: rcgen::CertificateParams,
+    key: rcgen::KeyPair,
+    /// The CA certificate (PEM): what clients trust.
+    pub cert_pem: String,
+}
+
+impl std::fmt::Debug for LocalCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalCa")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalCa {
+    /// A new CA (ECDSA P-256) with common name `name`.
+    pub fn new(name: &str) -> anyhow::Result<LocalCa> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, name);
+        params.distinguished_name = dn;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let key = rcgen::KeyPair::generate().context("generating the CA key")?;
+        let cert = params.self_signed(&key).context("signing the CA")?;
+        Ok(LocalCa {
+            cert_pem: cert.pem(),
+            params,
+            key,
+        })
+    }
+
+    /// A server certificate for the DNS name `name`, signed by this CA (validity: rcgen's
+    /// default unless `not_after` is given, e.g. in the past for an expired one).
+    pub fn issue(
+        &self,
+        name: &str,
+        not_after: Option<(i32, u8, u8)>,
+    ) -> anyhow::Result<SelfSigned> {
+        let mut params =
+            rcgen::CertificateParams::new(vec![name.to_string()]).context("certificate name")?;
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, name);
+        params.distinguished_name = dn;
+        if let Some((y, m, d)) = not_after {
+            params.not_before = rcgen::date_time_ymd(y - 1, m, d);
+            params.not_after = rcgen::date_time_ymd(y, m, d);
+        }
+        let key = rcgen::KeyPair::generate().context("generating a key pair")?;
+        let issuer = rcgen::Issuer::from_params(&self.params, &self.key);
+        let cert = params
+            .signed_by(&key, &issuer)
+            .context("signing the certificate")?;
+        Ok(SelfSigned {
+            cert_pem: cert.pem(),
+            key_pem: Secret::new(key.serialize_pem()),
+        })
+    }
+}

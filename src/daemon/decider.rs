@@ -289,6 +289,9 @@ impl Decider {
                 "last round {:.1} s ago: {signals:?}\n",
                 now.saturating_duration_since(*at).as_secs_f64()
             ));
+            for (name, why) in &obs.details {
+                out.push_str(&format!("  {name}: {why}\n"));
+            }
         }
         let c = &self.counters;
         out.push_str(&format!(

@@ -20,6 +20,8 @@ pub mod probe;
 pub mod rest_clients;
 pub mod rest_fencer;
 pub mod rest_side;
+pub mod service_checks;
+pub mod service_probe;
 pub mod sstp_sessions;
 pub mod state_file;
 
@@ -265,5 +267,7 @@ async fn reload(decider: &mut Decider, opts: &ServeOptions) {
     }
 }
 
+#[cfg(test)]
+mod service_tests;
 #[cfg(test)]
 mod tests;

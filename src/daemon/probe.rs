@@ -2,7 +2,8 @@
 //! CAP_NET_RAW: the kernel's "ping socket", allowed by `net.ipv4.ping_group_range`; a raw
 //! socket when that range excludes us and we hold CAP_NET_RAW) and the
 //! WireGuard handshake age of a peer read through wireguard-go's UAPI socket. [`FakeProbe`]
-//! answers from a script for tests.
+//! answers from a script for tests. The `tls` and `rest` service signals are probes too, run
+//! on their own cadence: [`super::service_probe`].
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,11 @@ pub trait Probe: Send {
     fn name(&self) -> &'static str;
     /// Probes once; must return within `timeout` (plus scheduling).
     async fn probe(&mut self, timeout: Duration) -> Signal;
+    /// Why the last verdict is not Good, when the probe knows more than the signal says
+    /// (shown by `fabric status`).
+    fn detail(&self) -> Option<String> {
+        None
+    }
 }
 
 /// ICMP echo to `target`: `count` requests at once, good when any reply comes back in time.

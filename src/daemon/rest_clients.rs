@@ -33,10 +33,18 @@ pub fn client_at(
         anyhow::bail!("{node} has no endpoint or rest section");
     };
     let url = url.map_or_else(|| format!("https://{}:{}", ip, rest.port), str::to_string);
-    let pem = std::fs::read(dir.join(format!("{node}.crt")))
-        .with_context(|| format!("{node}'s pinned certificate"))?;
-    let password = crate::shell::secrets::read_secret(&dir.join(format!("{node}.password")))?
-        .with_context(|| format!("no REST password for {node}"))?;
-    let client = RestClient::new(&url, REST_USER, Secret::new(password), &pem)?;
+    let (pem, password) = credentials(dir, node)?;
+    let client = RestClient::new(&url, REST_USER, password, &pem)?;
     Ok((client, url))
+}
+
+/// The pinned certificate (PEM) and the REST password of `node` in `dir`.
+pub fn credentials(dir: &Path, node: &str) -> anyhow::Result<(Vec<u8>, Secret)> {
+    let crt = dir.join(format!("{node}.crt"));
+    let pem = std::fs::read(&crt)
+        .with_context(|| format!("no pinned REST certificate for {node} ({})", crt.display()))?;
+    let pw = dir.join(format!("{node}.password"));
+    let password = crate::shell::secrets::read_secret(&pw)?
+        .with_context(|| format!("no REST password for {node} ({})", pw.display()))?;
+    Ok((pem, Secret::new(password)))
 }

@@ -36,12 +36,15 @@ pub enum Signal {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observation {
     pub signals: Vec<(&'static str, Signal)>,
+    /// Why some signals are not Good, for `fabric status` only (decisions ignore it).
+    pub details: Vec<(&'static str, String)>,
 }
 
 impl Observation {
     pub fn of(signals: &[(&'static str, Signal)]) -> Observation {
         Observation {
             signals: signals.to_vec(),
+            details: Vec::new(),
         }
     }
 

@@ -12,13 +12,16 @@
 //!   client) with the PPP addresses from the topology — SSTP itself has no Linux server here.
 //!
 //! * With `--rest-standins`, each RouterOS hub with a `rest:` section also runs the RouterOS
-//!   REST stand-in ([`rest`]; not RouterOS) on its endpoint and REST port.
+//!   REST stand-in ([`rest`]; not RouterOS) on its endpoint and REST port, and each hub with
+//!   an `sstp:` side a TLS listener on its SSTP port ([`sstp_tls`]; TLS only, not SSTP) whose
+//!   certificate a lab fabric CA signed (written to `secrets/ca/fabric-ca.crt`).
 //!
 //! State lives in `/run/fabric-lab/<prefix>/` (namespaces list, secrets, run dirs); `down`
 //! kills every process in the lab's namespaces by PID and deletes them.
 
 mod exec;
 pub mod rest;
+pub mod sstp_tls;
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr};
@@ -46,7 +49,8 @@ pub struct LabSpec {
     pub topology: PathBuf,
     pub layout: String,
     pub fabric: PathBuf,
-    /// Start the RouterOS REST stand-in in every RouterOS hub with a `rest:` section.
+    /// Start the RouterOS REST stand-in in every RouterOS hub with a `rest:` section, and the
+    /// SSTP-TLS stand-in in every hub with an `sstp:` side.
     pub rest_standins: bool,
 }
 
@@ -173,6 +177,7 @@ fn boot(spec: &LabSpec, t: &Topology, dir: &Path) -> anyhow::Result<Vec<String>>
                 report.push(line);
             }
         }
+        report.extend(sstp_tls::start_all(spec, t, dir)?);
     }
     Ok(report)
 }

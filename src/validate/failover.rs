@@ -8,16 +8,36 @@
 //! With `signals_needed` = 1 a round is bad when at least one signal is bad; the hub is
 //! declared down after `misses` = 5 consecutive bad rounds.
 //!
+//! The two service signals (`tls`: a TLS handshake on the hub's SSTP port checked against
+//! the fabric CA; `rest`: RouterOS `/rest/system/resource`) are not probed every round: a
+//! check starts in the background at most once a second (500 ms deadline) and every round
+//! reports the last verdict (`daemon::service_probe`). They are Bad only after two checks in a
+//! row were *refused* (connection refused or reset, HTTP error) — an answer that packet loss
+//! cannot forge. A check that gets no answer is Unknown (reachability is the ICMP signals'
+//! job), and a certificate, TLS-compatibility or login problem is Unknown and logged as a
+//! configuration error.
+//!
 //! * Dead hub: every round after the death is bad. The first fully-bad round starts at most
 //!   one interval after the death, the fifth one ends 4 × 100 + 100 ms later: detection
-//!   ≤ 100 + 500 = **0.6 s**.
+//!   ≤ 100 + 500 = **0.6 s**. The service signals go silent (Unknown) and change nothing.
 //! * 30 % random loss on the hub's underlay (each direction, as nftables drops on a link):
 //!   an echo round trip is lost with q = 1 − 0.7² = 0.51; a signal is bad with
 //!   q⁶ = 0.0176; a round (two ICMP signals, either bad) with p ≈ 2 × 0.0176 = 0.035;
 //!   five in a row with p⁵ ≈ 5.3 × 10⁻⁸. Two minutes hold 1,200 rounds, so the chance of a
 //!   false failover in them is ≤ 1,200 × 5.3 × 10⁻⁸ ≈ **6 × 10⁻⁵** (about one false
 //!   failover per 23 days of *continuous* 30 % loss). The handshake-age signal is bad only
-//!   after 180 s without a handshake, so it cannot fire within those 2 minutes.
+//!   after 180 s without a handshake, so it cannot fire within those 2 minutes. The service
+//!   signals add nothing to p: a TCP + TLS exchange needs ~6 packets to all arrive
+//!   (0.7⁶ ≈ 12 %), so most checks time out under this loss — which is Unknown, never Bad.
+//!   Had a timeout counted as Bad, one lost check would hold the signal bad for the 10
+//!   rounds until the next check, and 30 % loss would fail over within seconds.
+//! * Hub up but its SSTP or REST service refusing: bad from the second refused check
+//!   (1–2 s), failover 5 rounds later: **≈ 1.5–2.5 s**.
+//! * `signals_needed` counts bad signals among the [`SIGNALS`] = 5; it is limited to
+//!   [`DEAD_HUB_SIGNALS`] = 3, the signals a dead hub turns bad (tunnel, underlay, and the
+//!   handshake after 180 s): with 4 or 5, a dead hub would never fail over, since the service
+//!   signals of a silent hub are Unknown. 2 fails over on a dead hub as fast as 1 but ignores
+//!   a single refusing service; 3 waits for the 180 s handshake age.
 //! * `hold_down_s` = 60: at most one automatic layout change a minute, whatever flaps.
 //! * `failback` = manual: the controller never returns to primary by itself (Headscale's
 //!   "no reclaim", keepalived's `nopreempt`); `auto` waits `stable_s` = 300 s of good rounds.
@@ -39,8 +59,12 @@ pub const DEFAULT_MISSES: i64 = 5;
 pub const DEFAULT_SIGNALS_NEEDED: i64 = 1;
 pub const DEFAULT_HOLD_DOWN_S: i64 = 60;
 pub const DEFAULT_STABLE_S: i64 = 300;
-/// Signals the monitor produces per round (tunnel ICMP, underlay ICMP, handshake age).
-pub const SIGNALS: i64 = 3;
+/// Signals the monitor produces per round (tunnel ICMP, underlay ICMP, handshake age, tls,
+/// rest).
+pub const SIGNALS: i64 = 5;
+/// The signals a dead (silent) hub turns bad: tunnel, underlay, handshake age (the service
+/// signals of a silent hub are Unknown), hence the most `signals_needed` can ask for.
+pub const DEAD_HUB_SIGNALS: i64 = 3;
 
 /// Builds the policy. `nodes` and `layouts` are the already-validated sections.
 pub fn policy(
@@ -164,14 +188,21 @@ pub fn policy(
     }
     let probes = int(f, r.probes, DEFAULT_PROBES, "probes", 1, 32);
     let misses = int(f, r.misses, DEFAULT_MISSES, "misses", 1, 1000);
-    let needed = int(
-        f,
-        r.signals_needed,
-        DEFAULT_SIGNALS_NEEDED,
-        "signals_needed",
-        1,
-        SIGNALS,
-    );
+    let needed = match r.signals_needed.unwrap_or(DEFAULT_SIGNALS_NEEDED) {
+        n @ 1..=DEAD_HUB_SIGNALS => Some(n),
+        n @ 4..=SIGNALS => {
+            f.at(
+                "failover.signals_needed",
+                format!("signals_needed {n} would never fail over on a dead hub"),
+                format!(
+                    "use 1-{DEAD_HUB_SIGNALS}: of the {SIGNALS} signals, a silent hub makes only \
+                     tunnel, underlay and handshake bad (tls and rest are unknown without an answer)"
+                ),
+            );
+            None
+        }
+        n => int(f, Some(n), n, "signals_needed", 1, SIGNALS),
+    };
     let hold_down = int(
         f,
         r.hold_down_s,

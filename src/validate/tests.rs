@@ -421,12 +421,31 @@ fn rejects_a_probe_timeout_longer_than_the_interval() {
 
 #[test]
 fn rejects_more_signals_needed_than_there_are_signals() {
-    let text = with("  signals_needed: 1", "  signals_needed: 4");
+    let text = with("  signals_needed: 1", "  signals_needed: 6");
     assert_single(
         &text,
-        "signals_needed: 4",
-        "t.yaml:@LINE:19: failover.signals_needed: signals_needed 4 is out of range (use 1-3)",
+        "signals_needed: 6",
+        "t.yaml:@LINE:19: failover.signals_needed: signals_needed 6 is out of range (use 1-5)",
     );
+}
+
+#[test]
+fn rejects_signals_needed_a_dead_hub_cannot_reach() {
+    for n in [4, 5] {
+        let text = with("  signals_needed: 1", &format!("  signals_needed: {n}"));
+        assert_single(
+            &text,
+            &format!("signals_needed: {n}"),
+            &format!(
+                "t.yaml:@LINE:19: failover.signals_needed: signals_needed {n} would never fail over on a dead hub (use 1-3: of the 5 signals, a silent hub makes only tunnel, underlay and handshake bad (tls and rest are unknown without an answer))"
+            ),
+        );
+    }
+    for n in [1, 2, 3] {
+        let text = with("  signals_needed: 1", &format!("  signals_needed: {n}"));
+        let t = load(&text).expect("valid");
+        assert_eq!(t.failover.unwrap().signals_needed, n);
+    }
 }
 
 #[test]
