@@ -3,7 +3,9 @@
 //! in vps01's namespace: a spoke added to the topology + SIGHUP → the new peer appears on
 //! CHR02's stand-in wireguard-go interface (`wg show wg0` in its namespace), pushed in the
 //! background; `fabric status` tells which hub each client router uses (the lab's SSTP
-//! stand-in tunnels all go to the layout's SSTP hub, CHR01). Torn down on drop.
+//! stand-in tunnels all go to the layout's SSTP hub, CHR01); a peer disabled on CHR02 by hand
+//! (drift the content hash cannot see) is re-enabled by the verify a SIGHUP runs. Torn down on
+//! drop.
 
 mod support;
 
@@ -126,7 +128,119 @@ fn added_spoke_is_pushed_to_the_standby_hub_on_sighup_and_status_shows_sstp_usag
         }),
         "the new content hash is recorded"
     );
+
+    // Drift on the router: someone disables the new fabric-owned peer on CHR02 by hand
+    // (REST from vps01's namespace, as an admin would). The topology is unchanged, so the
+    // content hash is too: only the verify on SIGHUP (and every 30 s) repairs it.
+    let rest = Rest::new(&lab, "chr02", "203.0.113.20:8443");
+    let id = rest.peer_id(&key);
+    rest.patch_peer(&id, r#"{"disabled":"true"}"#);
+    assert!(
+        poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            !wg_peers(&lab, "chr02").contains(&key)
+        }),
+        "the stand-in removes a disabled peer from wireguard-go"
+    );
+    let hup = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
+            wg_peers(&lab, "chr02").contains(&key)
+        }),
+        "the hand-disabled peer was not re-enabled:\n{}",
+        lab.log_text()
+    );
+    eprintln!(
+        "SIGHUP → hand-disabled peer re-enabled on chr02: {:.3} s",
+        hup.elapsed().as_secs_f64()
+    );
+    assert_eq!(rest.peer_field(&id, "disabled"), "false");
+
     // The daemon stays healthy and keeps its layout.
     let status = lab.status().unwrap();
     assert!(status.contains("layout primary"), "{status}");
+}
+
+/// REST calls to a hub's stand-in with curl from vps01's namespace (pinned certificate,
+/// Basic auth from the lab's files).
+struct Rest<'a> {
+    lab: &'a Lab,
+    base: String,
+    cacert: String,
+    user: String,
+}
+
+impl<'a> Rest<'a> {
+    fn new(lab: &'a Lab, node: &str, addr: &str) -> Rest<'a> {
+        let (crt, _, password) = fabric::lab::rest::files(&lab.prefix, node);
+        let pw = std::fs::read_to_string(password).unwrap();
+        Rest {
+            lab,
+            base: format!("https://{addr}/rest"),
+            cacert: crt.to_string_lossy().into_owned(),
+            user: format!("fabric:{}", pw.trim()),
+        }
+    }
+
+    fn curl(&self, args: &[&str]) -> serde_json::Value {
+        let mut cmd = vec![
+            "curl",
+            "-sS",
+            "--fail-with-body",
+            "--max-time",
+            "5",
+            "--cacert",
+            &self.cacert,
+            "-u",
+            &self.user,
+        ];
+        cmd.extend_from_slice(args);
+        let out = self.lab.exec("vps01", &cmd);
+        assert!(
+            out.status.success(),
+            "curl {args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn peer_id(&self, key: &str) -> String {
+        let peers = self.curl(&[&format!("{}/interface/wireguard/peers", self.base)]);
+        peers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["public-key"] == key)
+            .and_then(|p| p[".id"].as_str())
+            .unwrap_or_else(|| panic!("no peer {key} in {peers}"))
+            .to_string()
+    }
+
+    fn patch_peer(&self, id: &str, body: &str) {
+        let url = format!("{}/interface/wireguard/peers/{id}", self.base);
+        self.curl(&[
+            "-X",
+            "PATCH",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            body,
+            &url,
+        ]);
+    }
+
+    fn peer_field(&self, id: &str, field: &str) -> String {
+        let url = format!("{}/interface/wireguard/peers/{id}", self.base);
+        self.curl(&[&url])[field]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
 }

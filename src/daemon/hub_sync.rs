@@ -3,11 +3,14 @@
 //! apply or a failover (a dead hub's REST times out after seconds; the outcome is logged and
 //! shown by `fabric status`).
 //!
-//! When: at startup, after a SIGHUP reload, on every periodic reconcile (so a failed push is
-//! retried) and after a layout decision — each time only for hubs whose desired content
-//! differs from the last successful push (`<state-dir>/hub-push/<node>.hash`, written
-//! atomically) — except that a failback to the primary layout always pushes the watched hub:
-//! fencing disabled its peers behind the hash's back, and the push enables them again.
+//! When: at startup and after a layout decision — each time only for hubs whose desired
+//! content differs from the last successful push
+//! (`<state-dir>/hub-push/<node>.hash`, written atomically) — except that a failback to the
+//! primary layout always pushes the watched hub: fencing disabled its peers behind the hash's
+//! back, and the push enables them again. On every periodic reconcile (30 s) and after a
+//! SIGHUP every target is verified regardless of the hash: a push reads the hub and writes only differences, so this
+//! retries failed pushes and repairs drift on the router — a hand-made change to a
+//! fabric-owned object, or a fence that landed after the failback's re-enabling push.
 //!
 //! Which hubs ([`targets`]): every RouterOS node with a `rest:` section, except the watched
 //! hub while the layout is not the primary one (it may be fenced; pushing would un-fence it).
@@ -25,6 +28,27 @@ use super::rest_clients::client_for;
 use crate::model::Platform;
 use crate::routeros_rest::hub::{self, push};
 use crate::shell::output::write_atomic;
+
+/// Which targets a push round covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// Hubs whose desired content changed since their last successful push.
+    Changed,
+    /// Those, and this hub regardless.
+    ChangedAnd(&'a str),
+    /// Every target: read, diff, write only what differs.
+    All,
+}
+
+impl Scope<'_> {
+    fn forces(self, node: &str) -> bool {
+        match self {
+            Scope::Changed => false,
+            Scope::ChangedAnd(n) => n == node,
+            Scope::All => true,
+        }
+    }
+}
 
 /// The hubs the daemon keeps in step in `layout` (pure).
 pub fn targets(loaded: &Loaded, layout: &str) -> Vec<String> {
@@ -62,8 +86,13 @@ impl HubSync {
     /// the primary layout the watched hub is pushed regardless (its peers may be fenced).
     pub fn on_start(&self, d: &Decider) {
         let primary = d.state.layout == d.loaded.policy.primary.as_str();
-        let force = (primary && d.state.epoch > 0).then(|| d.loaded.policy.watch.to_string());
-        self.schedule(&d.loaded, &d.state.layout, force.as_deref(), "startup");
+        let watch = d.loaded.policy.watch.to_string();
+        let scope = if primary && d.state.epoch > 0 {
+            Scope::ChangedAnd(&watch)
+        } else {
+            Scope::Changed
+        };
+        self.schedule(&d.loaded, &d.state.layout, scope, "startup");
     }
 
     /// After a decision: pushes for the new layout when it changed (a failback pushes the
@@ -73,18 +102,18 @@ impl HubSync {
             return;
         }
         let primary = d.state.layout == d.loaded.policy.primary.as_str();
-        let force = primary.then(|| d.loaded.policy.watch.to_string());
-        self.schedule(
-            &d.loaded,
-            &d.state.layout,
-            force.as_deref(),
-            "layout change",
-        );
+        let watch = d.loaded.policy.watch.to_string();
+        let scope = if primary {
+            Scope::ChangedAnd(&watch)
+        } else {
+            Scope::Changed
+        };
+        self.schedule(&d.loaded, &d.state.layout, scope, "layout change");
     }
 
-    /// Starts a background push to every target of `layout` whose desired content differs
-    /// from its last successful push (or that `force` names). Returns at once.
-    pub fn schedule(&self, loaded: &Loaded, layout: &str, force: Option<&str>, why: &str) {
+    /// Starts a background push to the targets of `layout` that `scope` covers. Returns at
+    /// once.
+    pub fn schedule(&self, loaded: &Loaded, layout: &str, scope: Scope<'_>, why: &str) {
         let plan = match loaded.plan(layout) {
             Ok(p) => p,
             Err(e) => return warn!(error = %format!("{e:#}"), "hub push: no plan"),
@@ -95,7 +124,7 @@ impl HubSync {
             };
             let desired = hub::desired(np, &loaded.secrets);
             let hash = desired.content_hash();
-            let forced = force == Some(node.as_str());
+            let forced = scope.forces(&node);
             let file = self.dir.join(format!("{node}.hash"));
             if !forced && last_hash(&file).as_deref() == Some(hash.as_str()) {
                 continue;
@@ -140,16 +169,20 @@ impl HubSync {
                         if let Err(e) = saved {
                             warn!(node, error = %format!("{e:#}"), "hub push: hash not saved (the next push repeats the diff)");
                         }
-                        info!(
-                            node,
-                            url,
-                            why,
-                            layout,
-                            operations = o.done,
-                            conflicts = o.diff.conflicts.len(),
-                            push_ms = start.elapsed().as_secs_f64() * 1e3,
-                            "hub pushed"
-                        );
+                        if o.done == 0 {
+                            tracing::debug!(node, url, why, "hub verified: in step");
+                        } else {
+                            info!(
+                                node,
+                                url,
+                                why,
+                                layout,
+                                operations = o.done,
+                                conflicts = o.diff.conflicts.len(),
+                                push_ms = start.elapsed().as_secs_f64() * 1e3,
+                                "hub pushed"
+                            );
+                        }
                         format!(
                             "pushed {} operation(s), {} conflict(s), {} warning(s) for layout {layout} ({why})",
                             o.done,
@@ -222,5 +255,13 @@ mod tests {
         ] {
             assert_eq!(targets(&loaded, layout), want, "layout {layout}");
         }
+    }
+
+    #[test]
+    fn scopes_say_which_hubs_skip_the_hash_check() {
+        assert!(!Scope::Changed.forces("chr01"));
+        assert!(Scope::ChangedAnd("chr01").forces("chr01"));
+        assert!(!Scope::ChangedAnd("chr01").forces("chr02"));
+        assert!(Scope::All.forces("chr02"));
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::decider::Decider;
-use super::hub_sync::HubSync;
+use super::hub_sync::{HubSync, Scope};
 use super::sstp_sessions::{self, Seen};
 use crate::model::Topology;
 
@@ -43,18 +43,20 @@ impl RestSide {
         }
     }
 
-    /// After a SIGHUP (successful or not: pushes are gated by the content hash).
+    /// After a SIGHUP (successful or not): every hub is verified — read, diffed, and changed
+    /// only where it differs — like the periodic reconcile, so `systemctl reload` is also the
+    /// way to re-sync the routers at once.
     pub fn reloaded(&self, d: &Decider) {
         self.topology.send_replace(d.loaded.topology.clone());
         if let Some(s) = &self.sync {
-            s.schedule(&d.loaded, &d.state.layout, None, "reload");
+            s.schedule(&d.loaded, &d.state.layout, Scope::All, "reload");
         }
     }
 
-    /// On the periodic reconcile: retries pushes that failed.
+    /// On the periodic reconcile: verifies every hub (retries failed pushes, repairs drift).
     pub fn periodic(&self, d: &Decider) {
         if let Some(s) = &self.sync {
-            s.schedule(&d.loaded, &d.state.layout, None, "periodic");
+            s.schedule(&d.loaded, &d.state.layout, Scope::All, "periodic");
         }
     }
 
