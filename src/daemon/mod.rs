@@ -160,6 +160,11 @@ pub async fn run(
         shutdown.clone(),
     ));
 
+    // READY before the watchdog task exists: its first ping must not overtake READY=1.
+    match notify::notify("READY=1") {
+        Ok(sent) => info!(systemd = sent, "ready"),
+        Err(e) => warn!(error = %e, "sd_notify READY failed"),
+    }
     let started = Instant::now();
     let alive = Arc::new(AtomicU64::new(0));
     if let Some(every) = notify::watchdog_interval() {
@@ -179,10 +184,6 @@ pub async fn run(
                 }
             }
         });
-    }
-    match notify::notify("READY=1") {
-        Ok(sent) => info!(systemd = sent, "ready"),
-        Err(e) => warn!(error = %e, "sd_notify READY failed"),
     }
 
     let mut hup = signal(SignalKind::hangup())?;
