@@ -17,12 +17,12 @@ use support::netns::{Netns, require_root};
 #[test]
 fn kernel_backend_creates_converges_and_repairs_drift_in_place() {
     if !fabric::apply::kernel::kernel_available() {
-        eprintln!(
+        loud(
             "\n==================== NOT RUN ====================\n\
              kernel_backend_creates_converges_and_repairs_drift_in_place: this machine has no\n\
              WireGuard kernel module (/sys/module/wireguard, modules.dep). The kernel backend\n\
              is covered here only by unit tests (src/apply/kernel/tests.rs).\n\
-             =================================================\n"
+             =================================================\n",
         );
         return;
     }
@@ -84,4 +84,16 @@ fn kernel_backend_creates_converges_and_repairs_drift_in_place() {
         index,
         "the interface was recreated"
     );
+}
+
+/// Writes to the process's real stderr, past the test harness's output capture, so the
+/// banner shows in every `cargo test` log, passing or not (append: stderr may be a log file).
+fn loud(text: &str) {
+    use std::io::Write;
+    match std::fs::OpenOptions::new().append(true).open("/dev/stderr") {
+        Ok(mut e) => {
+            let _ = e.write_all(text.as_bytes());
+        }
+        Err(_) => eprintln!("{text}"),
+    }
 }
