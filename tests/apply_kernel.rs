@@ -86,14 +86,9 @@ fn kernel_backend_creates_converges_and_repairs_drift_in_place() {
     );
 }
 
-/// Writes to the process's real stderr, past the test harness's output capture, so the
-/// banner shows in every `cargo test` log, passing or not (append: stderr may be a log file).
+/// Writes to the process's stderr past the test harness's output capture (which takes only
+/// `print!`/`eprint!`), so the banner shows in every `cargo test` log, passing or not.
 fn loud(text: &str) {
     use std::io::Write;
-    match std::fs::OpenOptions::new().append(true).open("/dev/stderr") {
-        Ok(mut e) => {
-            let _ = e.write_all(text.as_bytes());
-        }
-        Err(_) => eprintln!("{text}"),
-    }
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
