@@ -15,7 +15,11 @@ fn password(client: &str) -> String {
 }
 
 /// One key ring for the whole file (`setup` generates fresh keys on every call).
-fn fixed_setup() -> (crate::model::Topology, crate::plan::KeyRing, crate::render::Secrets) {
+fn fixed_setup() -> (
+    crate::model::Topology,
+    crate::plan::KeyRing,
+    crate::render::Secrets,
+) {
     static ONCE: std::sync::OnceLock<(
         crate::model::Topology,
         crate::plan::KeyRing,
