@@ -192,18 +192,11 @@ impl HubSync {
                 let text = match push::push_remembering(&client, &desired, &remembered, false).await
                 {
                     Ok(o) => {
-                        let now: BTreeSet<String> = problems
+                        let all = problems
                             .iter()
                             .chain(&o.diff.warnings)
-                            .chain(&o.diff.conflicts)
-                            .cloned()
-                            .collect();
-                        let before = reported
-                            .lock()
-                            .expect("not poisoned")
-                            .insert(node.clone(), now.clone())
-                            .unwrap_or_default();
-                        for w in now.difference(&before) {
+                            .chain(&o.diff.conflicts);
+                        for w in newly_reported(&reported, &node, all) {
                             warn!(node, url, "hub push: {w}");
                         }
                         if o.diff.marks != remembered
@@ -283,6 +276,23 @@ impl HubSync {
     }
 }
 
+/// The messages of this round for `node` that were not in its previous round (the rest were
+/// logged already); the round's set replaces the previous one, so a message that went away
+/// and comes back is logged again.
+fn newly_reported<'a>(
+    reported: &Mutex<BTreeMap<String, BTreeSet<String>>>,
+    node: &str,
+    round: impl Iterator<Item = &'a String>,
+) -> Vec<String> {
+    let now: BTreeSet<String> = round.cloned().collect();
+    let before = reported
+        .lock()
+        .expect("not poisoned")
+        .insert(node.to_string(), now.clone())
+        .unwrap_or_default();
+    now.difference(&before).cloned().collect()
+}
+
 fn last_hash(file: &Path) -> Option<String> {
     std::fs::read_to_string(file)
         .ok()
@@ -309,6 +319,35 @@ mod tests {
         ] {
             assert_eq!(targets(&loaded, layout), want, "layout {layout}");
         }
+    }
+
+    #[test]
+    fn a_warning_is_logged_when_it_appears_not_on_every_verify() {
+        let reported = Mutex::default();
+        let round = |node: &str, msgs: &[&str]| {
+            let msgs: Vec<String> = msgs.iter().map(|m| m.to_string()).collect();
+            newly_reported(&reported, node, msgs.iter())
+        };
+        assert_eq!(round("chr02", &["no password: c"]), ["no password: c"]);
+        assert!(
+            round("chr02", &["no password: c"]).is_empty(),
+            "a verify later"
+        );
+        assert_eq!(
+            round("chr01", &["no password: c"]),
+            ["no password: c"],
+            "per hub"
+        );
+        assert_eq!(
+            round("chr02", &["no password: c", "conflict: x"]),
+            ["conflict: x"]
+        );
+        assert!(round("chr02", &[]).is_empty(), "fixed");
+        assert_eq!(
+            round("chr02", &["no password: c"]),
+            ["no password: c"],
+            "back again"
+        );
     }
 
     #[test]
