@@ -187,8 +187,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum HubAction {
-    /// Bring a RouterOS hub's fabric-owned WireGuard interfaces, addresses, peers and routes (comment
-    /// `fabric:…`) in line with the plan over its REST API; prints every operation. Objects
+    /// Bring a RouterOS hub's fabric-owned WireGuard interfaces, addresses, peers and routes, PPP
+    /// profile and secrets (comment `fabric:…`) in line with the plan over its REST API; prints
+    /// every operation (keys and passwords as `***`). Objects
     /// fabric does not own are never changed. Exit 0 done, 1 conflicts, 2 error.
     Push(HubPushArgs),
 }
@@ -214,6 +215,11 @@ pub struct HubPushArgs {
     /// The hub's REST URL [default: https://<endpoint>:<rest.port> from the topology].
     #[arg(long)]
     pub url: Option<String>,
+    /// Remember (in DIR/hub-push/, as `fabric serve --state-dir`) which SSTP passwords the hub
+    /// was given, so a later push resends only changed ones; without it every held password
+    /// of an existing secret is sent again (RouterOS does not show passwords to the push).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,14 @@
 //! `fabric hub push`: one RouterOS hub brought in line with the plan over REST
-//! (`fabric::routeros_rest::hub`), printing every operation (private keys as `***`).
+//! (`fabric::routeros_rest::hub`), printing every operation (private keys and SSTP passwords
+//! as `***`).
 
 use anyhow::Context;
 
+use std::collections::BTreeMap;
+
 use crate::Findings;
 use crate::cli::HubPushArgs;
+use fabric::shell::hub_marks::HubMarks;
 use fabric::shell::secrets::SecretsDir;
 
 pub fn push(args: HubPushArgs) -> anyhow::Result<Result<(), Findings>> {
@@ -16,7 +20,7 @@ pub fn push(args: HubPushArgs) -> anyhow::Result<Result<(), Findings>> {
     let secrets = SecretsDir::new(&dir);
     // The hub's own private key when this machine holds it (sent only if the hub's public
     // key is wrong); otherwise the public keys suffice.
-    let (keys, values) = match secrets.load_for_node(&t, &args.node) {
+    let (keys, mut values) = match secrets.load_for_node(&t, &args.node) {
         Ok(k) => k,
         Err(e) => {
             let controller = t.failover.as_ref().map(|f| f.controller.clone());
@@ -38,7 +42,23 @@ pub fn push(args: HubPushArgs) -> anyhow::Result<Result<(), Findings>> {
     if node.platform != fabric::model::Platform::RouterosV7 || node.rest.is_none() {
         anyhow::bail!("{} is not a RouterOS hub with a rest: section", args.node);
     }
-    let desired = fabric::routeros_rest::hub::desired(node, &values);
+    // The hub's SSTP client passwords, read now (a missing one: that secret is not added).
+    if let Some(sstp) = &node.sstp_server {
+        let (found, problems) = secrets.sstp_passwords(sstp.secrets.iter().map(|c| &c.client));
+        for p in problems {
+            eprintln!("warning: {p}");
+        }
+        values.passwords = found;
+    }
+    let mut desired = fabric::routeros_rest::hub::desired(node, &values);
+    let marks = args.state_dir.as_deref().map(HubMarks::new);
+    let remembered = match &marks {
+        Some(m) => {
+            desired.mark_passwords(&m.key()?);
+            m.load(args.node.as_str())?
+        }
+        None => BTreeMap::new(),
+    };
     let creds = args
         .routeros_credentials
         .unwrap_or_else(|| dir.join("routeros"));
@@ -52,12 +72,19 @@ pub fn push(args: HubPushArgs) -> anyhow::Result<Result<(), Findings>> {
         .enable_all()
         .build()?;
     let outcome = runtime
-        .block_on(fabric::routeros_rest::hub::push::push(
+        .block_on(fabric::routeros_rest::hub::push::push_remembering(
             &client,
             &desired,
+            &remembered,
             args.dry_run,
         ))
         .with_context(|| format!("pushing to {} ({url})", args.node))?;
+    if let Some(m) = &marks
+        && !args.dry_run
+        && outcome.diff.marks != remembered
+    {
+        m.save(args.node.as_str(), &outcome.diff.marks)?;
+    }
     let d = &outcome.diff;
     println!("{} at {url} (layout {}):", args.node, args.layout);
     for op in &d.ops {

@@ -2,13 +2,14 @@
 //! WireGuard effects instead of running `wg`): a standby hub holding an old generation, a
 //! fenced peer, a peer that left the topology and an operator's own peer → one push makes it
 //! match the plan, touches nothing it does not own, and a second push has nothing to do.
-//! Also `/ppp/active` (read-only) through the client.
+//! The SSTP side: `/ppp/profile` and `/ppp/secret` pushed with passwords that are sent once,
+//! never answered, never printed. Also `/ppp/active` (read-only) through the client.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use fabric::model::{PrivateKey, Secret};
+use fabric::model::{NodeName, PrivateKey, Secret};
 use fabric::plan::KeyRing;
 use fabric::render::Secrets;
 use fabric::routeros_rest::hub::{self, OpKind, push::push};
@@ -26,8 +27,12 @@ fn rec(pairs: &[(&str, &str)]) -> Record {
         .collect()
 }
 
-/// CHR02's desired records in `primary` (keys generated for the test).
+/// CHR02's desired records in `primary` (keys generated for the test), no SSTP passwords.
 fn chr02() -> hub::Desired {
+    chr02_with(&Secrets::default())
+}
+
+fn chr02_with(secrets: &Secrets) -> hub::Desired {
     let t = fabric::validate::load(TOPOLOGY).unwrap();
     let mut ring = KeyRing::default();
     for (id, public) in KeyRing::needed(&t) {
@@ -37,7 +42,21 @@ fn chr02() -> hub::Desired {
         );
     }
     let plan = fabric::plan::plan(&t, &ring, "primary").unwrap();
-    hub::desired(&plan.nodes[&"chr02".parse().unwrap()], &Secrets::default())
+    hub::desired(&plan.nodes[&"chr02".parse().unwrap()], secrets)
+}
+
+const CLIENTS: [&str; 3] = ["client-a-hq", "client-a-shop", "client-b"];
+
+/// Every client's SSTP password.
+fn passwords() -> Secrets {
+    let mut s = Secrets::default();
+    for c in CLIENTS {
+        s.passwords.insert(
+            c.parse::<NodeName>().unwrap(),
+            Secret::new(format!("Pw-{c}-4kT")),
+        );
+    }
+    s
 }
 
 struct Router {
@@ -174,6 +193,7 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
             ("wg0:peer=nuc".into(), "add"),
             ("wg0:route=10.33.33.0/24".into(), "add"),
             ("wg0:route=10.42.60.0/24".into(), "add"),
+            ("sstp".into(), "add"),
         ],
         "{:?}",
         dry.diff.ops
@@ -183,10 +203,19 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
     let out = push(&r.client, &d, false).await.unwrap();
     eprintln!("push of {} operations: {:?}", out.done, start_t.elapsed());
     assert_eq!(
-        out.done, 6,
+        out.done, 7,
         "the address only has an older generation: left"
     );
-    assert!(out.diff.conflicts.is_empty() && out.diff.warnings.is_empty());
+    assert!(out.diff.conflicts.is_empty());
+    assert_eq!(out.diff.warnings.len(), 3, "{:?}", out.diff.warnings);
+    assert!(
+        out.diff
+            .warnings
+            .iter()
+            .all(|w| w.contains("no SSTP password held") && w.ends_with("not added")),
+        "no password held: no secret, never an empty password: {:?}",
+        out.diff.warnings
+    );
     let effects = std::mem::take(&mut *r.sink.0.lock().unwrap());
     let touched: Vec<String> = effects
         .iter()
@@ -213,6 +242,150 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
     assert_eq!(wg[0]["mtu"], "1420");
     assert_eq!(wg[0]["comment"], format!("fabric:g{}:wg0", d.generation));
 
+    let again = push(&r.client, &d, false).await.unwrap();
+    assert!(again.diff.ops.is_empty(), "{:?}", again.diff.ops);
+}
+
+/// A standby hub from an older import: the profile with an old local-address, a secret of a
+/// client that left, an operator's own dial-in secret. One push brings the SSTP side to the
+/// plan (passwords sent with the adds, never answered back); a verify with the remembered
+/// marks does nothing; a rotated password is the only thing a later push sends.
+#[tokio::test]
+async fn ppp_secrets_are_pushed_and_passwords_sent_only_when_needed() {
+    let key = b"marking key for the test........";
+    let mut d = chr02_with(&passwords());
+    d.mark_passwords(key);
+    let mut store = Store::default();
+    store.insert(
+        Menu::PppProfile,
+        rec(&[
+            ("name", "fabric-sstp"),
+            ("local-address", "10.0.13.250"),
+            ("use-encryption", "yes"),
+            ("change-tcp-mss", "yes"),
+            ("only-one", "yes"),
+            ("comment", "fabric:g00000001:sstp"),
+        ]),
+    );
+    store.insert(
+        Menu::PppSecret,
+        rec(&[
+            ("name", "client-old"),
+            ("password", "old-password"),
+            ("service", "sstp"),
+            ("profile", "fabric-sstp"),
+            ("remote-address", "10.0.13.40"),
+            ("comment", "fabric:g00000001:client=client-old"),
+        ]),
+    );
+    store.insert(
+        Menu::PppSecret,
+        rec(&[
+            ("name", "dial-in"),
+            ("password", "operator-pw"),
+            ("service", "l2tp"),
+            ("profile", "default-encryption"),
+        ]),
+    );
+    let r = start(store, no_sessions()).await;
+    let remembered = BTreeMap::new();
+    let t0 = Instant::now();
+    let out = hub::push::push_remembering(&r.client, &d, &remembered, false)
+        .await
+        .unwrap();
+    eprintln!("first push: {} operations in {:?}", out.done, t0.elapsed());
+    let ppp: Vec<String> = out
+        .diff
+        .ops
+        .iter()
+        .filter(|o| matches!(o.menu, Menu::PppProfile | Menu::PppSecret))
+        .map(|o| o.to_string())
+        .collect();
+    assert_eq!(ppp.len(), 5, "{ppp:#?}");
+    assert!(ppp[0].starts_with("remove /ppp/secret *2 (client=client-old)"));
+    assert!(
+        ppp[1].starts_with("set /ppp/profile *1 (sstp)")
+            && ppp[1].contains("local-address=\"10.0.13.2\"")
+    );
+    for (line, c) in ppp[2..].iter().zip(CLIENTS) {
+        assert!(line.starts_with("add /ppp/secret (client="), "{line}");
+        assert!(line.contains(&format!("name=\"{c}\"")), "{line}");
+        assert!(line.contains(" password=*** "), "{line}");
+        assert!(!line.contains("Pw-"), "a password was shown: {line}");
+    }
+    assert!(
+        out.diff
+            .warnings
+            .iter()
+            .all(|w| !w.contains("SSTP password")),
+        "{:?}",
+        out.diff.warnings
+    );
+    assert_eq!(out.diff.marks.len(), 3);
+
+    let secrets = r.client.list(Menu::PppSecret, &[]).await.unwrap();
+    assert!(
+        secrets.iter().all(|s| !s.contains_key("password")),
+        "the stand-in answers like a user without the sensitive policy"
+    );
+    let names: Vec<&str> = secrets.iter().map(|s| s["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["dial-in", "client-a-hq", "client-a-shop", "client-b"]
+    );
+    let b = &secrets[3];
+    assert_eq!(b["remote-address"], "10.0.13.13");
+    assert_eq!(b["routes"], "192.168.60.0/24 10.0.13.13 1");
+    assert_eq!(b["profile"], "fabric-sstp");
+    assert_eq!(b["service"], "sstp");
+    assert!(b["comment"].starts_with(&format!("fabric:g{}:client=client-b", d.generation)));
+    assert_eq!(
+        secrets[0]["service"], "l2tp",
+        "the operator's secret is untouched"
+    );
+
+    // Verifies (every 30 s in the daemon): nothing is sent, passwords included.
+    let t0 = Instant::now();
+    let again = hub::push::push_remembering(&r.client, &d, &out.diff.marks, false)
+        .await
+        .unwrap();
+    eprintln!("verify: {:?}", t0.elapsed());
+    assert!(again.diff.ops.is_empty(), "{:?}", again.diff.ops);
+    assert_eq!(again.diff.marks, out.diff.marks);
+
+    // client-b's password rotated: one set, of its password only.
+    let mut rotated = d.clone();
+    for o in &mut rotated.objects {
+        if o.menu == Menu::PppSecret && o.record["name"] == "client-b" {
+            o.password = Some(Secret::new("Pw-client-b-4kT-rotated"));
+        }
+    }
+    rotated.mark_passwords(key);
+    let third = hub::push::push_remembering(&r.client, &rotated, &again.diff.marks, false)
+        .await
+        .unwrap();
+    let lines: Vec<String> = third.diff.ops.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("set /ppp/secret *"), "{}", lines[0]);
+    assert!(lines[0].contains("password=***") && !lines[0].contains("rotated"));
+    assert_eq!(third.done, 1);
+}
+
+/// With a REST user that may read passwords (`sensitive`), the password that arrived is the
+/// held one, and a push without remembered marks compares it directly (nothing to send).
+#[tokio::test]
+async fn pushed_password_arrives_and_a_shown_password_is_compared_directly() {
+    let d = chr02_with(&passwords());
+    let r = start(Store::default().show_sensitive(true), no_sessions()).await;
+    let out = push(&r.client, &d, false).await.unwrap();
+    assert!(out.done > 0);
+    let b = r
+        .client
+        .list(Menu::PppSecret, &[("name", "client-b")])
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0]["password"], "Pw-client-b-4kT");
     let again = push(&r.client, &d, false).await.unwrap();
     assert!(again.diff.ops.is_empty(), "{:?}", again.diff.ops);
 }
@@ -299,6 +472,10 @@ fn hub_push_cli_prints_operations_and_never_the_key() {
     assert!(run(&["keys"]).status.success());
     let key = std::fs::read_to_string(dir.path().join("secrets/wg/chr02.wg0.key")).unwrap();
     let key = key.trim();
+    let sstp_pw =
+        std::fs::read_to_string(dir.path().join("secrets/sstp/client-b.password")).unwrap();
+    let sstp_pw = sstp_pw.trim();
+    let state = dir.path().join("state");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     // The stand-in's wg0 reports another public key: the push must send the held key.
     let mut store = Store::default();
@@ -345,6 +522,7 @@ fn hub_push_cli_prints_operations_and_never_the_key() {
     let push = |extra: &[&str]| {
         let mut args = vec!["hub", "push", "--node", "chr02", "--url", &url];
         args.extend_from_slice(&["--routeros-credentials", creds.to_str().unwrap()]);
+        args.extend_from_slice(&["--state-dir", state.to_str().unwrap()]);
         args.extend_from_slice(extra);
         let out = run(&args);
         let (o, e) = (
@@ -354,6 +532,10 @@ fn hub_push_cli_prints_operations_and_never_the_key() {
         assert!(out.status.success(), "{o}{e}");
         assert!(o.starts_with(&format!("chr02 at {url} ")), "{o}");
         assert!(!o.contains(key) && !e.contains(key), "the key was printed");
+        assert!(
+            !o.contains(sstp_pw) && !e.contains(sstp_pw),
+            "a password was printed"
+        );
         o
     };
     let dry = push(&["--dry-run"]);
@@ -362,11 +544,21 @@ fn hub_push_cli_prints_operations_and_never_the_key() {
         dry.contains("add /interface/wireguard/peers (wg0:peer=z640)"),
         "{dry}"
     );
-    assert!(dry.contains("dry run: 7 operation(s) for chr02"), "{dry}");
+    assert!(
+        dry.contains("add /ppp/secret (client=client-b Other client router)"),
+        "{dry}"
+    );
+    assert!(dry.contains(" password=*** "), "{dry}");
+    assert!(dry.contains("dry run: 11 operation(s) for chr02"), "{dry}");
     let done = push(&[]);
-    assert!(done.contains("chr02: 7 operation(s) applied"), "{done}");
+    assert!(done.contains("chr02: 11 operation(s) applied"), "{done}");
+    let marks = std::fs::read_to_string(state.join("hub-push/chr02.passwords")).unwrap();
+    assert!(
+        marks.contains("\"client-b\"") && !marks.contains(sstp_pw),
+        "{marks}"
+    );
     // The stand-in does not derive a public key from a pushed private key (it is not
-    // RouterOS), so the key is the only difference left.
+    // RouterOS), so the key is the only difference left (the passwords are remembered).
     let again = push(&["--dry-run"]);
     assert!(again.contains("dry run: 1 operation(s)"), "{again}");
     assert!(

@@ -4,8 +4,10 @@
 //! CHR02's stand-in wireguard-go interface (`wg show wg0` in its namespace), pushed in the
 //! background; `fabric status` tells which hub each client router uses (the lab's SSTP
 //! stand-in tunnels all go to the layout's SSTP hub, CHR01); a peer disabled on CHR02 by hand
-//! (drift the content hash cannot see) is re-enabled by the verify a SIGHUP runs. Torn down on
-//! drop.
+//! (drift the content hash cannot see) is re-enabled by the verify a SIGHUP runs; a client
+//! router added to `sstp.clients` reaches CHR02's stand-in `/ppp/secret` after SIGHUP once its
+//! password file exists (before that: not pushed, one warning, repeated verifies stay quiet).
+//! Torn down on drop.
 
 mod support;
 
@@ -162,9 +164,135 @@ fn added_spoke_is_pushed_to_the_standby_hub_on_sighup_and_status_shows_sstp_usag
     );
     assert_eq!(rest.peer_field(&id, "disabled"), "false");
 
+    // SSTP: the startup push gave CHR02's stand-in one /ppp/secret per client router;
+    // passwords are never answered (the stand-in has no `sensitive` policy for anyone).
+    let secrets = rest.list("ppp/secret");
+    let names: Vec<&str> = secrets
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["client-a-hq", "client-a-shop", "client-b"],
+        "{secrets}"
+    );
+    assert!(
+        secrets
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s.get("password").is_none())
+    );
+
+    // A client router added to the topology before its password exists: not pushed, one
+    // warning however many verifies run.
+    let yaml = std::fs::read_to_string(&lab.topology).unwrap();
+    let added = yaml.replacen(
+        "    - name: client-b\n",
+        "    - name: client-c\n      site: added by the test\n      address: 10.0.13.14\n      lans: [192.168.70.0/24]\n    - name: client-b\n",
+        1,
+    );
+    assert_ne!(added, yaml);
+    std::fs::write(&lab.topology, added).unwrap();
+    let warning = |lab: &Lab| {
+        lab.log_text()
+            .lines()
+            .filter(|l| {
+                l.contains("chr02") && l.contains("no SSTP password held for user client-c")
+            })
+            .count()
+    };
+    for round in 0..2 {
+        assert!(poll_until(
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            || last_push_age(&lab, "chr02").is_some_and(|a| a >= 0.2)
+        ));
+        let hup = Instant::now();
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(
+            poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
+                pushed_since(&lab, "chr02", hup)
+            }),
+            "round {round}: no push after SIGHUP:\n{}",
+            lab.log_text()
+        );
+    }
+    assert_eq!(warning(&lab), 1, "{}", lab.log_text());
+    assert!(rest.ppp_secret("client-c").is_none());
+
+    // The operator creates the password (`fabric keys` makes only what is missing), SIGHUP.
+    let keys = Command::new(env!("CARGO_BIN_EXE_fabric"))
+        .args(["keys", "-t"])
+        .arg(&lab.topology)
+        .arg("--secrets")
+        .arg(root.join("secrets"))
+        .output()
+        .unwrap();
+    assert!(keys.status.success(), "{}", text(&keys.stderr));
+    let password = std::fs::read_to_string(root.join("secrets/sstp/client-c.password")).unwrap();
+    let hup = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
+            rest.ppp_secret("client-c").is_some()
+        }),
+        "client-c's secret never reached chr02:\n{}",
+        lab.log_text()
+    );
+    eprintln!(
+        "SIGHUP → new client router's /ppp/secret on chr02's stand-in: {:.3} s",
+        hup.elapsed().as_secs_f64()
+    );
+    let c = rest.ppp_secret("client-c").unwrap();
+    assert_eq!(c["remote-address"], "10.0.13.14");
+    assert_eq!(c["routes"], "192.168.70.0/24 10.0.13.14 1");
+    assert_eq!(c["service"], "sstp");
+    assert_eq!(c["profile"], "fabric-sstp");
+    assert!(c.get("password").is_none());
+    assert!(
+        !lab.log_text().contains(password.trim()),
+        "a password was logged"
+    );
+
     // The daemon stays healthy and keeps its layout.
     let status = lab.status().unwrap();
     assert!(status.contains("layout primary"), "{status}");
+}
+
+/// How long ago (`fabric status`, 0.1 s resolution) the last completed push of `node` ended.
+fn last_push_age(lab: &Lab, node: &str) -> Option<f64> {
+    let prefix = format!("hub push {node}: pushed");
+    lab.status()?
+        .lines()
+        .find(|l| l.starts_with(&prefix))?
+        .rsplit_once(", ")?
+        .1
+        .strip_suffix(" s ago")?
+        .parse()
+        .ok()
+}
+
+/// Whether the last completed push of `node` ended after `since` (callers make sure the
+/// push before `since` is at least 0.2 s old, more than the status' rounding).
+fn pushed_since(lab: &Lab, node: &str, since: Instant) -> bool {
+    // Taken before asking: an age below it ended after `since`.
+    let bound = since.elapsed().as_secs_f64();
+    last_push_age(lab, node).is_some_and(|age| age < bound)
 }
 
 /// REST calls to a hub's stand-in with curl from vps01's namespace (pinned certificate,
@@ -209,6 +337,19 @@ impl<'a> Rest<'a> {
             text(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn list(&self, menu: &str) -> serde_json::Value {
+        self.curl(&[&format!("{}/{menu}", self.base)])
+    }
+
+    fn ppp_secret(&self, name: &str) -> Option<serde_json::Value> {
+        self.list("ppp/secret")
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
     }
 
     fn peer_id(&self, key: &str) -> String {

@@ -14,8 +14,15 @@
 //!
 //! Which hubs ([`targets`]): every RouterOS node with a `rest:` section, except the watched
 //! hub while the layout is not the primary one (it may be fenced; pushing would un-fence it).
+//!
+//! SSTP passwords: the daemon loads only the controller's own private keys at start; the
+//! passwords of a hub's client routers are read from the secrets directory
+//! (`sstp/<client>.password`) when a push is scheduled and dropped with it. A missing one
+//! leaves that client's secret out (never added with an empty password); what the hub was
+//! last given is remembered as keyed marks ([`HubMarks`]), so a verify does not resend
+//! passwords. Warnings and conflicts are logged when they first appear, not every verify.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -27,7 +34,9 @@ use super::load::Loaded;
 use super::rest_clients::client_for;
 use crate::model::Platform;
 use crate::routeros_rest::hub::{self, push};
+use crate::shell::hub_marks::HubMarks;
 use crate::shell::output::write_atomic;
+use crate::shell::secrets::SecretsDir;
 
 /// Which targets a push round covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +75,10 @@ pub fn targets(loaded: &Loaded, layout: &str) -> Vec<String> {
 pub struct HubSync {
     credentials: PathBuf,
     dir: PathBuf,
+    secrets: SecretsDir,
+    marks: HubMarks,
+    /// Per hub, the warnings and conflicts already logged (each is logged once while it lasts).
+    reported: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>,
     /// One push at a time per hub.
     locks: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The last outcome per hub, for `fabric status`.
@@ -73,10 +86,13 @@ pub struct HubSync {
 }
 
 impl HubSync {
-    pub fn new(credentials: PathBuf, state_dir: &Path) -> Self {
+    pub fn new(credentials: PathBuf, state_dir: &Path, secrets: &Path) -> Self {
         HubSync {
             credentials,
             dir: state_dir.join("hub-push"),
+            secrets: SecretsDir::new(secrets),
+            marks: HubMarks::new(state_dir),
+            reported: Arc::default(),
             locks: Mutex::default(),
             outcomes: Arc::default(),
         }
@@ -122,7 +138,23 @@ impl HubSync {
             let Some(np) = plan.nodes.values().find(|n| n.name.as_str() == node) else {
                 continue;
             };
-            let desired = hub::desired(np, &loaded.secrets);
+            let mut secrets = loaded.secrets.clone();
+            let mut problems = Vec::new();
+            if let Some(sstp) = &np.sstp_server {
+                let (found, bad) = self
+                    .secrets
+                    .sstp_passwords(sstp.secrets.iter().map(|c| &c.client));
+                secrets.passwords = found;
+                problems = bad;
+            }
+            let mut desired = hub::desired(np, &secrets);
+            drop(secrets);
+            match self.marks.key() {
+                Ok(key) => desired.mark_passwords(&key),
+                Err(e) => problems.push(format!(
+                    "password marks unavailable ({e:#}): passwords are sent on every verify"
+                )),
+            }
             let hash = desired.content_hash();
             let forced = scope.forces(&node);
             let file = self.dir.join(format!("{node}.hash"));
@@ -144,6 +176,7 @@ impl HubSync {
                 .or_default()
                 .clone();
             let outcomes = self.outcomes.clone();
+            let (marks, reported) = (self.marks.clone(), self.reported.clone());
             let (why, layout) = (why.to_string(), layout.to_string());
             tokio::spawn(async move {
                 let _one = lock.lock().await;
@@ -151,11 +184,25 @@ impl HubSync {
                     return; // an earlier push got there first
                 }
                 let (client, url) = client;
+                let remembered = marks.load(&node).unwrap_or_else(|e| {
+                    problems.push(format!("{e:#} (passwords are sent again)"));
+                    BTreeMap::new()
+                });
                 let start = Instant::now();
-                let text = match push::push(&client, &desired, false).await {
+                let text = match push::push_remembering(&client, &desired, &remembered, false).await
+                {
                     Ok(o) => {
-                        for w in o.diff.warnings.iter().chain(&o.diff.conflicts) {
+                        let all = problems
+                            .iter()
+                            .chain(&o.diff.warnings)
+                            .chain(&o.diff.conflicts);
+                        for w in newly_reported(&reported, &node, all) {
                             warn!(node, url, "hub push: {w}");
+                        }
+                        if o.diff.marks != remembered
+                            && let Err(e) = marks.save(&node, &o.diff.marks)
+                        {
+                            warn!(node, error = %format!("{e:#}"), "hub push: password marks not saved (passwords are sent again next time)");
                         }
                         for op in &o.diff.ops {
                             info!(node, "hub push: {op}");
@@ -229,6 +276,23 @@ impl HubSync {
     }
 }
 
+/// The messages of this round for `node` that were not in its previous round (the rest were
+/// logged already); the round's set replaces the previous one, so a message that went away
+/// and comes back is logged again.
+fn newly_reported<'a>(
+    reported: &Mutex<BTreeMap<String, BTreeSet<String>>>,
+    node: &str,
+    round: impl Iterator<Item = &'a String>,
+) -> Vec<String> {
+    let now: BTreeSet<String> = round.cloned().collect();
+    let before = reported
+        .lock()
+        .expect("not poisoned")
+        .insert(node.to_string(), now.clone())
+        .unwrap_or_default();
+    now.difference(&before).cloned().collect()
+}
+
 fn last_hash(file: &Path) -> Option<String> {
     std::fs::read_to_string(file)
         .ok()
@@ -255,6 +319,35 @@ mod tests {
         ] {
             assert_eq!(targets(&loaded, layout), want, "layout {layout}");
         }
+    }
+
+    #[test]
+    fn a_warning_is_logged_when_it_appears_not_on_every_verify() {
+        let reported = Mutex::default();
+        let round = |node: &str, msgs: &[&str]| {
+            let msgs: Vec<String> = msgs.iter().map(|m| m.to_string()).collect();
+            newly_reported(&reported, node, msgs.iter())
+        };
+        assert_eq!(round("chr02", &["no password: c"]), ["no password: c"]);
+        assert!(
+            round("chr02", &["no password: c"]).is_empty(),
+            "a verify later"
+        );
+        assert_eq!(
+            round("chr01", &["no password: c"]),
+            ["no password: c"],
+            "per hub"
+        );
+        assert_eq!(
+            round("chr02", &["no password: c", "conflict: x"]),
+            ["conflict: x"]
+        );
+        assert!(round("chr02", &[]).is_empty(), "fixed");
+        assert_eq!(
+            round("chr02", &["no password: c"]),
+            ["no password: c"],
+            "back again"
+        );
     }
 
     #[test]

@@ -144,6 +144,7 @@ pub async fn run(
 
     let rest = rest_side::RestSide::start(
         plugins.routeros_rest,
+        &opts.secrets,
         &decider,
         &mut tasks,
         shutdown.clone(),

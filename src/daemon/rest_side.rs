@@ -3,7 +3,7 @@
 //! poll ([`sstp_sessions`](super::sstp_sessions)). Off (every hook a no-op) without
 //! `Plugins::routeros_rest`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tokio::sync::watch;
@@ -22,8 +22,10 @@ pub struct RestSide {
 
 impl RestSide {
     /// Starts the SSTP poll in `tasks` and the startup push, when `credentials` is set.
+    /// `secrets` is where pushes read SSTP passwords on demand.
     pub fn start(
         credentials: Option<PathBuf>,
+        secrets: &Path,
         decider: &Decider,
         tasks: &mut tokio::task::JoinSet<()>,
         shutdown: CancellationToken,
@@ -32,7 +34,7 @@ impl RestSide {
         let seen = Seen::default();
         let sync = credentials.map(|dir| {
             tasks.spawn(sstp_sessions::run(rx, dir.clone(), seen.clone(), shutdown));
-            let sync = HubSync::new(dir, &decider.state_dir);
+            let sync = HubSync::new(dir, &decider.state_dir, secrets);
             sync.on_start(decider);
             sync
         });

@@ -11,7 +11,8 @@
 //! - [`client`]: [`RestClient`] (reqwest + rustls, only the pinned certificate trusted, short
 //!   timeouts).
 //! - [`standin`]: the lab's stand-in for a CHR's REST service — **not RouterOS**; it applies
-//!   WireGuard peer changes to a wireguard-go interface.
+//!   WireGuard peer changes to a wireguard-go interface and keeps `/ppp/profile` and
+//!   `/ppp/secret` records in its tables only.
 
 pub mod client;
 pub mod hub;
@@ -40,16 +41,22 @@ pub enum Menu {
     SystemResource,
     /// `/ppp/active`: the PPP sessions a hub carries (read-only; SSTP clients).
     PppActive,
+    /// `/ppp/profile`: the SSTP server's profile (`fabric-sstp`) the secrets refer to.
+    PppProfile,
+    /// `/ppp/secret`: one per SSTP client router (its password is never read back or shown).
+    PppSecret,
 }
 
 impl Menu {
-    pub const ALL: [Menu; 6] = [
+    pub const ALL: [Menu; 8] = [
         Menu::Wireguard,
         Menu::WireguardPeers,
         Menu::IpAddress,
         Menu::IpRoute,
         Menu::SystemResource,
         Menu::PppActive,
+        Menu::PppProfile,
+        Menu::PppSecret,
     ];
 
     /// Menus that only report (no add/set/remove through fabric).
@@ -66,6 +73,8 @@ impl Menu {
             Menu::IpRoute => "ip/route",
             Menu::SystemResource => "system/resource",
             Menu::PppActive => "ppp/active",
+            Menu::PppProfile => "ppp/profile",
+            Menu::PppSecret => "ppp/secret",
         }
     }
 

@@ -7,8 +7,9 @@
 //!
 //! WireGuard peer changes (add, remove, disable, enable, set) are carried out on the stand-in
 //! hub's wireguard-go interface with `wg set` ([`WgTool`]); `disabled` on an interface sets
-//! its link down/up; `/ip/address` lives in the table only. The tables start from the live
-//! interfaces ([`import_live`]).
+//! its link down/up; `/ip/address`, `/ip/route`, `/ppp/profile` and `/ppp/secret` live in the
+//! tables only (no SSTP server uses the secrets; a password is stored but never answered).
+//! The tables start from the live interfaces ([`import_live`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -388,14 +389,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         let store = state.store.lock().expect("not poisoned");
         return match id {
             Some(id) => match store.get(menu, &id) {
-                Ok(r) => http::json(StatusCode::OK, &project(r, &proplist)),
+                Ok(r) => http::json(StatusCode::OK, &project(store.visible(r), &proplist)),
                 Err(e) => error(&e),
             },
             None => {
                 let all: Vec<_> = store
                     .list(menu, &filter)
                     .into_iter()
-                    .map(|r| project(r, &proplist))
+                    .map(|r| project(store.visible(r), &proplist))
                     .collect();
                 http::json(StatusCode::OK, &json!(all))
             }
@@ -460,6 +461,7 @@ fn write(
         }
         tracing::info!(effect = ?fx, "stand-in applied");
     }
+    let answer = answer.map(|r| next.visible(r));
     *store = next;
     Ok(answer)
 }

@@ -1,6 +1,9 @@
 //! The stand-in's tables: records per menu with RouterOS-style `.id`s (`*1`, `*2`, … `*A`,
 //! hexadecimal as RouterOS prints them), the properties each menu accepts, and the WireGuard
-//! [`Effect`]s a change has on the stand-in hub. Pure: no I/O.
+//! [`Effect`]s a change has on the stand-in hub. `/ppp/profile` and `/ppp/secret` live in the
+//! tables only (no effect); a secret's `password` is kept but, unless
+//! [`Store::show_sensitive`] is set, never answered — as for a REST user without RouterOS'
+//! `sensitive` policy. Pure: no I/O.
 
 use std::collections::BTreeMap;
 
@@ -74,9 +77,37 @@ fn writable(menu: Menu) -> &'static [&'static str] {
         ],
         Menu::IpAddress => &["address", "interface", "network", "comment", "disabled"],
         Menu::IpRoute => &["dst-address", "gateway", "distance", "comment", "disabled"],
+        Menu::PppProfile => &[
+            "name",
+            "local-address",
+            "remote-address",
+            "use-encryption",
+            "change-tcp-mss",
+            "only-one",
+            "dns-server",
+            "comment",
+        ],
+        Menu::PppSecret => &[
+            "name",
+            "password",
+            "service",
+            "profile",
+            "local-address",
+            "remote-address",
+            "routes",
+            "caller-id",
+            "comment",
+            "disabled",
+        ],
         Menu::SystemResource | Menu::PppActive => &[],
     }
 }
+
+/// Properties a user without the `sensitive` policy never reads back.
+const SENSITIVE: [&str; 1] = ["password"];
+
+/// Profiles every RouterOS has.
+const BUILT_IN_PROFILES: [&str; 2] = ["default", "default-encryption"];
 
 fn required(menu: Menu) -> &'static [&'static str] {
     match menu {
@@ -84,6 +115,7 @@ fn required(menu: Menu) -> &'static [&'static str] {
         Menu::WireguardPeers => &["interface", "public-key"],
         Menu::IpAddress => &["address", "interface"],
         Menu::IpRoute => &["dst-address", "gateway"],
+        Menu::PppProfile | Menu::PppSecret => &["name"],
         Menu::SystemResource | Menu::PppActive => &[],
     }
 }
@@ -103,21 +135,50 @@ fn enabled(r: &Record) -> bool {
     r.get("disabled").is_none_or(|d| d != "true")
 }
 
-/// All tables of one stand-in router.
-#[derive(Debug, Clone, Default)]
+/// All tables of one stand-in router. `Debug` shows only how many records each menu holds
+/// (a secret's password is never printed).
+#[derive(Clone, Default)]
 pub struct Store {
     tables: BTreeMap<Menu, Vec<Record>>,
     next_id: u64,
+    sensitive_shown: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sizes: BTreeMap<&str, usize> = self
+            .tables
+            .iter()
+            .map(|(m, t)| (m.path(), t.len()))
+            .collect();
+        f.debug_struct("Store").field("records", &sizes).finish()
+    }
 }
 
 impl Store {
+    /// Answers passwords too (a REST user with the `sensitive` policy); off by default.
+    pub fn show_sensitive(mut self, yes: bool) -> Self {
+        self.sensitive_shown = yes;
+        self
+    }
+
+    /// `r` as an answer shows it: without the `sensitive` policy, no password.
+    pub fn visible(&self, mut r: Record) -> Record {
+        if !self.sensitive_shown {
+            r.retain(|k, _| !SENSITIVE.contains(&k.as_str()));
+        }
+        r
+    }
+
     /// Adds a record as it is (import of live state), assigning its `.id`.
     pub fn insert(&mut self, menu: Menu, mut record: Record) -> Record {
         self.next_id += 1;
         record.insert(".id".into(), format!("*{:X}", self.next_id));
-        record
-            .entry("disabled".into())
-            .or_insert_with(|| "false".into());
+        if menu != Menu::PppProfile {
+            record
+                .entry("disabled".into())
+                .or_insert_with(|| "false".into());
+        }
         self.tables.entry(menu).or_default().push(record.clone());
         record
     }
@@ -169,6 +230,7 @@ impl Store {
             Menu::WireguardPeers => &["interface", "public-key"],
             Menu::IpAddress => &["address", "interface"],
             Menu::IpRoute => &["dst-address", "gateway", "comment"],
+            Menu::PppProfile | Menu::PppSecret => &["name"],
             Menu::SystemResource | Menu::PppActive => return false,
         };
         self.list(menu, &[]).iter().any(|o| {
@@ -194,6 +256,18 @@ impl Store {
             return Err(ApiError::bad_request(format!(
                 "input does not match any value of interface: {}",
                 r["interface"]
+            )));
+        }
+        if menu == Menu::PppSecret
+            && let Some(profile) = r.get("profile")
+            && !BUILT_IN_PROFILES.contains(&profile.as_str())
+            && !self
+                .list(Menu::PppProfile, &[])
+                .iter()
+                .any(|p| p.get("name") == Some(profile))
+        {
+            return Err(ApiError::bad_request(format!(
+                "input does not match any value of profile: {profile}"
             )));
         }
         if self.duplicate(menu, &r, None) {
@@ -285,122 +359,16 @@ fn effects(menu: Menu, old: Option<&Record>, new: Option<&Record>) -> Vec<Effect
                 });
             }
         }
-        Menu::IpAddress | Menu::IpRoute | Menu::SystemResource | Menu::PppActive => {}
+        Menu::IpAddress
+        | Menu::IpRoute
+        | Menu::SystemResource
+        | Menu::PppActive
+        | Menu::PppProfile
+        | Menu::PppSecret => {}
     }
     out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(pairs: &[(&str, &str)]) -> Record {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn store() -> Store {
-        let mut s = Store::default();
-        s.insert(
-            Menu::Wireguard,
-            rec(&[("name", "wg0"), ("listen-port", "51820")]),
-        );
-        s
-    }
-
-    #[test]
-    fn ids_are_hexadecimal_with_a_star() {
-        let mut s = Store::default();
-        let ids: Vec<String> = (0..11)
-            .map(|i| {
-                s.insert(
-                    Menu::IpAddress,
-                    rec(&[("address", &format!("10.0.0.{i}/32"))]),
-                )[".id"]
-                    .clone()
-            })
-            .collect();
-        assert_eq!(ids[0], "*1");
-        assert_eq!(ids[9], "*A");
-        assert_eq!(ids[10], "*B");
-    }
-
-    #[test]
-    fn peer_add_disable_enable_remove_have_the_matching_effects() {
-        let mut s = store();
-        let body = rec(&[
-            ("interface", "wg0"),
-            ("public-key", "K="),
-            ("allowed-address", "10.0.12.30/32"),
-        ]);
-        let (r, fx) = s.add(Menu::WireguardPeers, &body).unwrap();
-        assert!(matches!(&fx[..], [Effect::PeerSet { interface, .. }] if interface == "wg0"));
-        let id = r[".id"].clone();
-        let (_, fx) = s
-            .set(Menu::WireguardPeers, &id, &rec(&[("disabled", "yes")]))
-            .unwrap();
-        assert_eq!(
-            fx,
-            [Effect::PeerRemove {
-                interface: "wg0".into(),
-                public_key: "K=".into()
-            }]
-        );
-        let (_, fx) = s
-            .set(Menu::WireguardPeers, &id, &rec(&[("disabled", "true")]))
-            .unwrap();
-        assert!(fx.is_empty(), "already disabled: nothing to do");
-        let (_, fx) = s
-            .set(Menu::WireguardPeers, &id, &rec(&[("disabled", "false")]))
-            .unwrap();
-        assert!(matches!(&fx[..], [Effect::PeerSet { .. }]));
-        let fx = s.remove(Menu::WireguardPeers, &id).unwrap();
-        assert!(matches!(&fx[..], [Effect::PeerRemove { .. }]));
-        assert_eq!(s.get(Menu::WireguardPeers, &id), Err(ApiError::not_found()));
-    }
-
-    #[test]
-    fn refusals_follow_routeros() {
-        let mut s = store();
-        let e = s
-            .add(
-                Menu::WireguardPeers,
-                &rec(&[
-                    ("interface", "wg0"),
-                    ("public-key", "K="),
-                    ("colour", "red"),
-                ]),
-            )
-            .unwrap_err();
-        assert_eq!(e, ApiError::bad_request("unknown parameter colour"));
-        let e = s
-            .add(Menu::WireguardPeers, &rec(&[("interface", "wg0")]))
-            .unwrap_err();
-        assert_eq!(e.status, 400);
-        let e = s
-            .add(
-                Menu::WireguardPeers,
-                &rec(&[("interface", "wg9"), ("public-key", "K=")]),
-            )
-            .unwrap_err();
-        assert_eq!(e.status, 400);
-        s.add(
-            Menu::WireguardPeers,
-            &rec(&[("interface", "wg0"), ("public-key", "K=")]),
-        )
-        .unwrap();
-        let e = s
-            .add(
-                Menu::WireguardPeers,
-                &rec(&[("interface", "wg0"), ("public-key", "K=")]),
-            )
-            .unwrap_err();
-        assert_eq!(e, ApiError::bad_request("failure: entry already exists"));
-        assert_eq!(
-            s.set(Menu::IpAddress, "*99", &Record::new()).unwrap_err(),
-            ApiError::not_found()
-        );
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

@@ -2,6 +2,7 @@
 //! decisions live in the pure core.
 
 pub mod dns_service;
+pub mod hub_marks;
 pub mod output;
 pub mod secrets;
 pub mod topology;

@@ -8,7 +8,7 @@
 //! Linux nodes with an endpoint are the controller hosts). `fabric keys` creates what is
 //! missing; nothing here ever logs a secret.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Read;
 use std::net::IpAddr;
@@ -245,6 +245,30 @@ impl SecretsDir {
         Ok((ring, secrets))
     }
 
+    /// The SSTP passwords of `clients` that are present (`sstp/<client>.password`), read on
+    /// demand; a file that cannot be used (group-readable, empty, unreadable) is named in the
+    /// second list. Missing files are simply absent (the caller says what that means).
+    pub fn sstp_passwords<'a>(
+        &self,
+        clients: impl IntoIterator<Item = &'a NodeName>,
+    ) -> (BTreeMap<NodeName, Secret>, Vec<String>) {
+        let (mut found, mut problems) = (BTreeMap::new(), Vec::new());
+        for c in clients {
+            let path = self.password_path(c.as_str());
+            match read_secret(&path) {
+                Ok(Some(text)) if text.is_empty() => {
+                    problems.push(format!("{} is empty", path.display()));
+                }
+                Ok(Some(text)) => {
+                    found.insert(c.clone(), Secret::new(text));
+                }
+                Ok(None) => {}
+                Err(e) => problems.push(format!("{e:#}")),
+            }
+        }
+        (found, problems)
+    }
+
     /// Reads the secrets the topology needs; names every missing one.
     pub fn load(&self, t: &Topology) -> anyhow::Result<(KeyRing, Secrets)> {
         let mut ring = KeyRing::default();
@@ -334,7 +358,7 @@ pub fn read_secret(path: &Path) -> anyhow::Result<Option<String>> {
 }
 
 /// 256 random bits as 64 lowercase hex digits.
-fn random_token() -> anyhow::Result<String> {
+pub(crate) fn random_token() -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())

@@ -2,11 +2,12 @@
 //! SSTP server with PPP profile and secrets, input-firewall allowances, REST moved off 443.
 
 use super::script::Script;
-use crate::plan::{InterfacePlan, NodePlan, Plan, SstpServerPlan};
+use crate::plan::{InterfacePlan, NodePlan, Plan, PppSecretPlan, SstpServerPlan};
 use crate::render::quote::ros_quote;
 use crate::render::{Artifact, Format, Secrets, join_nets};
 
-const PROFILE: &str = "fabric-sstp";
+/// The PPP profile of fabric's SSTP server (the hub push writes the same one).
+pub const PROFILE: &str = "fabric-sstp";
 
 /// Menus holding fabric-owned objects, swept in this order after everything is ensured, so a
 /// plane, peer, route or client removed from the topology goes away on the next import.
@@ -183,15 +184,7 @@ fn sstp_server(s: &mut Script, sstp: &SstpServerPlan, secrets: &Secrets) -> bool
     let mut secret = false;
     for c in &sstp.secrets {
         let user = ros_quote(&c.user);
-        let routes: Vec<String> = c
-            .routes
-            .iter()
-            .map(|r| format!("{r} {} 1", c.remote_address))
-            .collect();
-        let label = match &c.site {
-            Some(site) => format!("client={} {site}", c.client),
-            None => format!("client={}", c.client),
-        };
+        let label = secret_label(c);
         let password = secrets.passwords.get(&c.client);
         secret |= password.is_some();
         let pw = password
@@ -200,7 +193,7 @@ fn sstp_server(s: &mut Script, sstp: &SstpServerPlan, secrets: &Secrets) -> bool
         let args = format!(
             "service=sstp profile={profile}{pw} remote-address={} routes={} comment={} disabled=no",
             c.remote_address,
-            ros_quote(&routes.join(",")),
+            ros_quote(&secret_routes(c)),
             Script::tag(&label)
         );
         s.ensure(
@@ -211,6 +204,23 @@ fn sstp_server(s: &mut Script, sstp: &SstpServerPlan, secrets: &Secrets) -> bool
         );
     }
     secret
+}
+
+/// What a client's `/ppp secret` comment names after `fabric:g<GEN>:` (`client=<name> <site>`).
+pub fn secret_label(c: &PppSecretPlan) -> String {
+    match &c.site {
+        Some(site) => format!("client={} {site}", c.client),
+        None => format!("client={}", c.client),
+    }
+}
+
+/// A secret's `routes=`: each LAN through the client's tunnel address, distance 1.
+pub fn secret_routes(c: &PppSecretPlan) -> String {
+    c.routes
+        .iter()
+        .map(|r| format!("{r} {} 1", c.remote_address))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn firewall(s: &mut Script, node: &NodePlan) {

@@ -11,4 +11,4 @@ mod hub;
 mod script;
 
 pub use client::render as render_client;
-pub use hub::render as render_hub;
+pub use hub::{PROFILE as SSTP_PROFILE, render as render_hub, secret_label, secret_routes};

@@ -2,12 +2,14 @@
 //! make the hub match (pure). Identity: an interface by `name`; an address by
 //! (`interface`, `address`); a peer by (`interface`, `name`), else (`interface`,
 //! `public-key`); a route by `dst-address` (among ours only: RouterOS keeps several routes to
-//! one destination, so a foreign one is never in the way). Values are compared the way RouterOS prints them (`yes`/`true`,
-//! `25s`/`00:00:25`, allowed-address in any order; a missing value is the default).
+//! one destination, so a foreign one is never in the way); a PPP profile or secret by `name`.
+//! Values are compared the way RouterOS prints them ([`values`](super::values)). A secret's
+//! password follows the rule in [`ppp`](super::ppp).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use super::values::same;
 use super::{Desired, Object};
 use crate::routeros_rest::{FABRIC_COMMENT_PREFIX, Menu, Record};
 
@@ -21,7 +23,7 @@ pub enum OpKind {
     Remove { id: String },
 }
 
-/// One REST operation. `Debug`/`Display` never show a private key.
+/// One REST operation. `Debug`/`Display` never show a private key or a password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Op {
     pub kind: OpKind,
@@ -41,7 +43,7 @@ impl fmt::Display for Op {
         };
         write!(f, "{verb} /{}{id} ({})", self.menu.path(), self.what)?;
         for (k, v) in &self.body {
-            if k == "private-key" {
+            if k == "private-key" || k == "password" {
                 write!(f, " {k}=***")?;
             } else {
                 write!(f, " {k}={v:?}")?;
@@ -63,8 +65,12 @@ pub struct Diff {
     pub ops: Vec<Op>,
     /// A desired object clashes with one fabric does not own; neither is touched.
     pub conflicts: Vec<String>,
-    /// Things the push cannot fix (a hub key that differs while the key is not held).
+    /// Things the push cannot fix (a hub key that differs while the key is not held, a
+    /// client's SSTP password not held).
     pub warnings: Vec<String>,
+    /// PPP user → [`password_mark`](super::password_mark) of the password the hub holds once
+    /// every operation ran (what the pusher remembers for the next diff).
+    pub marks: BTreeMap<String, String>,
 }
 
 fn ours(r: &Record) -> bool {
@@ -89,76 +95,6 @@ fn id(r: &Record) -> String {
     r.get(".id").cloned().unwrap_or_default()
 }
 
-/// RouterOS durations (`25s`, `1m5s`, `00:00:25`, `25`) in seconds.
-fn seconds(v: &str) -> Option<u64> {
-    let v = v.trim();
-    if v.is_empty() {
-        return Some(0);
-    }
-    if v.contains(':') {
-        return v
-            .split(':')
-            .try_fold(0u64, |acc, p| Some(acc * 60 + p.parse::<u64>().ok()?));
-    }
-    if let Ok(n) = v.parse() {
-        return Some(n);
-    }
-    let (mut total, mut num) = (0u64, String::new());
-    let mut chars = v.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: u64 = num.parse().ok()?;
-        num.clear();
-        total += match c {
-            'w' => n * 604_800,
-            'd' => n * 86_400,
-            'h' => n * 3_600,
-            'm' if chars.peek() == Some(&'s') => {
-                chars.next();
-                0
-            }
-            'm' => n * 60,
-            's' => n,
-            _ => return None,
-        };
-    }
-    num.is_empty().then_some(total)
-}
-
-fn boolean(v: &str) -> Option<bool> {
-    match v {
-        "true" | "yes" => Some(true),
-        "false" | "no" | "" => Some(false),
-        _ => None,
-    }
-}
-
-/// Whether the live value of `key` already is `want`.
-fn same(key: &str, want: &str, live: Option<&String>) -> bool {
-    let have = live.map_or("", String::as_str);
-    match key {
-        "disabled" | "responder" => boolean(want) == boolean(have),
-        "persistent-keepalive" => seconds(want) == seconds(have),
-        "allowed-address" => {
-            let set = |s: &str| -> BTreeSet<String> {
-                s.split(',')
-                    .map(str::trim)
-                    .filter(|x| !x.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            };
-            set(want) == set(have)
-        }
-        "listen-port" | "mtu" | "endpoint-port" => {
-            want.parse::<u64>().ok() == have.parse::<u64>().ok() || want == have
-        }
-        _ => want == have,
-    }
-}
-
 /// The changed fields of `o` against `live` (the new comment included when anything changes
 /// or the live comment names another object).
 fn changes(o: &Object, live: &Record) -> Record {
@@ -175,8 +111,19 @@ fn changes(o: &Object, live: &Record) -> Record {
     out
 }
 
-/// Desired vs live (`live[menu]` = the records `GET /rest/<menu>` returned) → operations.
+/// Desired vs live (`live[menu]` = the records `GET /rest/<menu>` returned) → operations,
+/// remembering no password marks (every held password of an existing secret is sent unless
+/// the hub shows it).
 pub fn diff(desired: &Desired, live: &BTreeMap<Menu, Vec<Record>>) -> Diff {
+    diff_remembering(desired, live, &BTreeMap::new())
+}
+
+/// As [`diff`]; `remembered` = PPP user → the password mark last pushed to this hub.
+pub fn diff_remembering(
+    desired: &Desired,
+    live: &BTreeMap<Menu, Vec<Record>>,
+    remembered: &BTreeMap<String, String>,
+) -> Diff {
     let empty = Vec::new();
     let table = |m: Menu| live.get(&m).unwrap_or(&empty);
     let mut d = Diff::default();
@@ -184,6 +131,7 @@ pub fn diff(desired: &Desired, live: &BTreeMap<Menu, Vec<Record>>) -> Diff {
     let mut blocked: BTreeSet<String> = BTreeSet::new();
     let (mut iface_ops, mut addr_ops, mut peer_sets, mut peer_adds, mut route_ops) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut profile_ops, mut secret_ops) = (Vec::new(), Vec::new());
     for o in &desired.objects {
         let field = |r: &Record, k: &str| r.get(k).cloned().unwrap_or_default();
         let want = |k: &str| field(&o.record, k);
@@ -195,6 +143,10 @@ pub fn diff(desired: &Desired, live: &BTreeMap<Menu, Vec<Record>>) -> Diff {
             Menu::IpRoute => table(o.menu)
                 .iter()
                 .filter(|r| ours(r) && field(r, "dst-address") == want("dst-address"))
+                .collect(),
+            Menu::PppProfile | Menu::PppSecret => table(o.menu)
+                .iter()
+                .filter(|r| field(r, "name") == want("name"))
                 .collect(),
             Menu::IpAddress => table(o.menu)
                 .iter()
@@ -225,9 +177,10 @@ pub fn diff(desired: &Desired, live: &BTreeMap<Menu, Vec<Record>>) -> Diff {
         let interface = match o.menu {
             Menu::Wireguard => want("name"),
             Menu::IpRoute => want("gateway"),
+            Menu::PppProfile | Menu::PppSecret => String::new(),
             _ => want("interface"),
         };
-        if o.menu != Menu::Wireguard && blocked.contains(&interface) {
+        if o.menu != Menu::Wireguard && !interface.is_empty() && blocked.contains(&interface) {
             d.conflicts.push(format!(
                 "/{} {}: skipped, interface {interface} is not fabric's",
                 o.menu.path(),
@@ -256,6 +209,9 @@ pub fn diff(desired: &Desired, live: &BTreeMap<Menu, Vec<Record>>) -> Diff {
                         }
                     }
                 }
+                if o.menu == Menu::PppSecret {
+                    password_on_set(o, r, remembered, &mut body, &mut d);
+                }
                 (!body.is_empty()).then(|| Op {
                     kind: OpKind::Set { id: id(r) },
                     menu: o.menu,
@@ -276,8 +232,22 @@ pub fn diff(desired: &Desired, live: &BTreeMap<Menu, Vec<Record>>) -> Diff {
                 }
                 None
             }
+            (None, None) if o.menu == Menu::PppSecret && o.password.is_none() => {
+                d.warnings.push(format!(
+                    "/ppp/secret {}: no SSTP password held for user {} (sstp/<client>.password in the secrets directory); not added",
+                    o.what,
+                    want("name")
+                ));
+                None
+            }
             (None, None) => {
                 let mut body = o.record.clone();
+                if let Some(p) = &o.password {
+                    body.insert("password".into(), p.expose().to_string());
+                    if let Some(m) = &o.password_mark {
+                        d.marks.insert(want("name"), m.clone());
+                    }
+                }
                 match &o.private_key {
                     Some(k) => {
                         body.insert("private-key".into(), k.expose_base64());
@@ -300,6 +270,8 @@ pub fn diff(desired: &Desired, live: &BTreeMap<Menu, Vec<Record>>) -> Diff {
                 (Menu::Wireguard, _) => iface_ops.push(op),
                 (Menu::IpAddress, _) => addr_ops.push(op),
                 (Menu::IpRoute, _) => route_ops.push(op),
+                (Menu::PppProfile, _) => profile_ops.push(op),
+                (Menu::PppSecret, _) => secret_ops.push(op),
                 (_, OpKind::Add) => peer_adds.push(op),
                 _ => peer_sets.push(op),
             }
@@ -318,20 +290,54 @@ pub fn diff(desired: &Desired, live: &BTreeMap<Menu, Vec<Record>>) -> Diff {
             .collect()
     };
     // Dependents go first and come back last: a removed peer frees its key and addresses
-    // before a new one takes them; an interface goes only once nothing of ours is on it.
+    // before a new one takes them; a secret needs its profile; an interface or a profile
+    // goes only once nothing of ours is on it.
     d.ops.extend(removals(Menu::IpRoute));
     d.ops.extend(removals(Menu::WireguardPeers));
+    d.ops.extend(removals(Menu::PppSecret));
     d.ops.extend(removals(Menu::IpAddress));
     d.ops.extend(iface_ops);
     d.ops.extend(addr_ops);
     d.ops.extend(peer_sets);
     d.ops.extend(peer_adds);
     d.ops.extend(route_ops);
+    d.ops.extend(profile_ops);
+    d.ops.extend(secret_ops);
+    d.ops.extend(removals(Menu::PppProfile));
     d.ops.extend(removals(Menu::Wireguard));
     d
 }
 
-#[cfg(test)]
-pub(super) fn seconds_for_test(v: &str) -> Option<u64> {
-    seconds(v)
+/// A fabric secret already on the hub: its password goes into `body` when the hub shows a
+/// different one, or (hidden) when the mark remembered for the user is not the current
+/// password's. Without a held password the hub's is left and a warning says so.
+fn password_on_set(
+    o: &Object,
+    live: &Record,
+    remembered: &BTreeMap<String, String>,
+    body: &mut Record,
+    d: &mut Diff,
+) {
+    let user = o.record.get("name").cloned().unwrap_or_default();
+    let Some(password) = &o.password else {
+        if let Some(m) = remembered.get(&user) {
+            d.marks.insert(user.clone(), m.clone());
+        }
+        d.warnings.push(format!(
+            "/ppp/secret {}: no SSTP password held for user {user}; its password on the hub is left as it is",
+            o.what
+        ));
+        return;
+    };
+    let send = match live.get("password").filter(|p| !p.is_empty()) {
+        Some(shown) => shown != password.expose(),
+        None => o.password_mark.is_none() || remembered.get(&user) != o.password_mark.as_ref(),
+    };
+    if send {
+        body.insert("password".into(), password.expose().to_string());
+        body.insert("comment".into(), o.record["comment"].clone());
+    }
+    if let Some(m) = &o.password_mark {
+        d.marks.insert(user, m.clone());
+    }
 }

@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use super::diff::seconds_for_test;
+use super::values::seconds as seconds_for_test;
 use super::*;
 use crate::model::{PrivateKey, Topology};
 use crate::plan::{KeyRing, Plan};
 
 const TOPOLOGY: &str = include_str!("../../../topology.yaml");
 
-fn setup() -> (Topology, KeyRing, Secrets) {
+pub(super) fn setup() -> (Topology, KeyRing, Secrets) {
     let t = crate::validate::load(TOPOLOGY).unwrap();
     let mut ring = KeyRing::default();
     let mut secrets = Secrets::default();
@@ -35,7 +35,7 @@ fn chr02(secrets: Option<&Secrets>) -> (Desired, Plan) {
 }
 
 /// The live tables of a hub that matches `d` exactly.
-fn in_sync(d: &Desired) -> BTreeMap<Menu, Vec<Record>> {
+pub(super) fn in_sync(d: &Desired) -> BTreeMap<Menu, Vec<Record>> {
     let mut live: BTreeMap<Menu, Vec<Record>> = BTreeMap::new();
     for (i, o) in d.objects.iter().enumerate() {
         let mut r = o.record.clone();
@@ -56,7 +56,7 @@ fn peer<'a>(live: &'a mut BTreeMap<Menu, Vec<Record>>, name: &str) -> &'a mut Re
         .unwrap()
 }
 
-fn ops(d: &Diff) -> Vec<String> {
+pub(super) fn ops(d: &Diff) -> Vec<String> {
     d.ops.iter().map(ToString::to_string).collect()
 }
 
@@ -200,7 +200,10 @@ fn table_of_live_states_and_the_operations_they_need() {
 }
 
 /// What the operations do to the tables (as the stand-in's store would).
-fn apply(mut live: BTreeMap<Menu, Vec<Record>>, d: &Diff) -> BTreeMap<Menu, Vec<Record>> {
+pub(super) fn apply(
+    mut live: BTreeMap<Menu, Vec<Record>>,
+    d: &Diff,
+) -> BTreeMap<Menu, Vec<Record>> {
     for (n, op) in d.ops.iter().enumerate() {
         let t = live.entry(op.menu).or_default();
         match &op.kind {
@@ -237,6 +240,13 @@ fn which_objects_chr02_should_hold_in_the_primary_layout() {
             (Menu::WireguardPeers, "wg0:peer=z640"),
             (Menu::IpRoute, "wg0:route=10.33.33.0/24"),
             (Menu::IpRoute, "wg0:route=10.42.60.0/24"),
+            (Menu::PppProfile, "sstp"),
+            (Menu::PppSecret, "client=client-a-hq [MSP Client A] HQ"),
+            (
+                Menu::PppSecret,
+                "client=client-a-shop [MSP Client A] shop (POS)"
+            ),
+            (Menu::PppSecret, "client=client-b Other client router"),
         ]
     );
     let route = &d.objects[6].record;
@@ -270,10 +280,20 @@ fn empty_hub_gets_everything_in_dependency_order_and_a_key_warning() {
     assert_eq!(order[0], (Menu::Wireguard, "wg0"));
     assert_eq!(order[1], (Menu::IpAddress, "wg0"));
     assert!(order[2..5].iter().all(|(m, _)| *m == Menu::WireguardPeers));
-    assert!(order[5..].iter().all(|(m, _)| *m == Menu::IpRoute));
+    assert!(order[5..7].iter().all(|(m, _)| *m == Menu::IpRoute));
+    assert_eq!(
+        order[7..],
+        [(Menu::PppProfile, "sstp")],
+        "secrets without a password held are not added"
+    );
     assert!(got.ops.iter().all(|o| o.kind == OpKind::Add));
-    assert_eq!(got.warnings.len(), 1, "{:?}", got.warnings);
+    assert_eq!(got.warnings.len(), 4, "{:?}", got.warnings);
     assert!(got.warnings[0].contains("without a private key"));
+    assert!(
+        got.warnings[1..]
+            .iter()
+            .all(|w| w.contains("no SSTP password held") && w.ends_with("not added"))
+    );
 }
 
 #[test]
@@ -339,8 +359,13 @@ fn conflicts_with_foreign_objects_are_reported_and_left_alone() {
         ])],
     );
     let got = diff(&d, &live);
-    assert!(got.ops.is_empty(), "{:?}", got.ops);
-    assert_eq!(got.conflicts.len(), d.objects.len());
+    let ppp = |m: Menu| matches!(m, Menu::PppProfile | Menu::PppSecret);
+    assert!(got.ops.iter().all(|o| ppp(o.menu)), "{:?}", got.ops);
+    assert_eq!(
+        got.conflicts.len(),
+        d.objects.iter().filter(|o| !ppp(o.menu)).count(),
+        "everything on the interface is skipped; the SSTP side does not depend on it"
+    );
 }
 
 #[test]

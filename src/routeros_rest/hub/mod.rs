@@ -5,30 +5,38 @@
 //! - [`desired`] (pure): the records a hub should hold for its [`NodePlan`] — one
 //!   `/interface/wireguard` per plane, its `/ip/address`, one peer per plan peer and, like the
 //!   `.rsc`, one `/ip/route` (gateway = the interface) per peer prefix outside the plane's
-//!   subnet — tagged like the `.rsc` (`fabric:g<GEN>:<what>`, GEN a hash of the content).
+//!   subnet; on an SSTP hub the `/ppp/profile` and one `/ppp/secret` per client router
+//!   ([`ppp`]) — tagged like the `.rsc` (`fabric:g<GEN>:<what>`, GEN a hash of the content).
 //! - [`diff`] (pure): desired vs the records read with `GET` → ordered [`Op`]s. Only objects
 //!   whose comment starts with `fabric:` are ours; others are never changed (a clash with one
 //!   is reported as a conflict). Ours that are not desired are removed; ours that are
 //!   disabled (a fenced hub) are enabled again.
-//! - [`push`] (shell): reads the four menus, diffs, runs the operations in order.
+//! - [`push`] (shell): reads the six menus, diffs, runs the operations in order.
 //!
 //! Private keys follow the `.rsc` rule: a hub's key is written only when fabric manages it
 //! (`key_held_by_node` false) *and* the pusher holds it — and over REST only when the hub's
 //! live `public-key` differs from the topology's (so a correct key is never re-sent).
 //! `fabric serve` reads only the controller's own keys, so the daemon never sends one; it
 //! reports a mismatch instead. Keys are redacted in every `Debug`/`Display`.
+//!
+//! SSTP passwords: see [`ppp`]; shown as `***` everywhere, not in the content hash.
 
 mod diff;
 #[cfg(test)]
 mod diff_tests;
+pub mod ppp;
+#[cfg(test)]
+mod ppp_tests;
 pub mod push;
+mod values;
 
-pub use diff::{Diff, Op, OpKind, diff};
+pub use diff::{Diff, Op, OpKind, diff, diff_remembering};
+pub use ppp::password_mark;
 
 use std::fmt;
 
 use super::{Menu, Record};
-use crate::model::PrivateKey;
+use crate::model::{PrivateKey, Secret};
 use crate::plan::NodePlan;
 use crate::render::{Secrets, join_nets};
 
@@ -44,6 +52,10 @@ pub struct Object {
     pub public_key: Option<String>,
     /// Interfaces: the private key, when fabric manages it and the caller holds it.
     pub private_key: Option<PrivateKey>,
+    /// PPP secrets: the client's password, when the caller holds it.
+    pub password: Option<Secret>,
+    /// PPP secrets: [`password_mark`] of `password` (set by [`Desired::mark_passwords`]).
+    pub password_mark: Option<String>,
 }
 
 impl fmt::Debug for Object {
@@ -54,12 +66,14 @@ impl fmt::Debug for Object {
             .field("record", &self.record)
             .field("public_key", &self.public_key)
             .field("private_key", &self.private_key.as_ref().map(|_| "***"))
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("password_mark", &self.password_mark)
             .finish()
     }
 }
 
 /// Everything fabric wants on one hub, in dependency order (interfaces, addresses, peers,
-/// routes).
+/// routes, PPP profile, PPP secrets).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     /// `fabric:g<generation>:` prefixes the comments of objects this push writes.
@@ -68,8 +82,8 @@ pub struct Desired {
 }
 
 impl Desired {
-    /// A hash of the desired content (private keys excluded): what the daemon remembers per
-    /// hub to know whether the topology changed since the last successful push.
+    /// A hash of the desired content (private keys and passwords excluded): what the daemon
+    /// remembers per hub to know whether the topology changed since the last successful push.
     pub fn content_hash(&self) -> String {
         let mut h = Fnv::default();
         for o in &self.objects {
@@ -87,9 +101,20 @@ impl Desired {
         }
         format!("{:016x}", h.0)
     }
+
+    /// Fills in each held password's [`password_mark`] under `key`.
+    pub fn mark_passwords(&mut self, key: &[u8]) {
+        for o in &mut self.objects {
+            o.password_mark = o
+                .password
+                .as_ref()
+                .map(|p| password_mark(key, o.record.get("name").map_or("", String::as_str), p));
+        }
+    }
 }
 
-/// The records `node` (a RouterOS hub) should hold. `secrets` may lack the hub's private key.
+/// The records `node` (a RouterOS hub) should hold. `secrets` may lack the hub's private key
+/// and any SSTP password (a secret without one is not added).
 pub fn desired(node: &NodePlan, secrets: &Secrets) -> Desired {
     let mut objects = Vec::new();
     for iface in &node.interfaces {
@@ -110,6 +135,8 @@ pub fn desired(node: &NodePlan, secrets: &Secrets) -> Desired {
             private_key: (!iface.key_held_by_node)
                 .then(|| secrets.private_keys.get(&iface.key).cloned())
                 .flatten(),
+            password: None,
+            password_mark: None,
         });
         objects.push(plain(
             Menu::IpAddress,
@@ -169,6 +196,9 @@ pub fn desired(node: &NodePlan, secrets: &Secrets) -> Desired {
             ));
         }
     }
+    if let Some(sstp) = &node.sstp_server {
+        objects.extend(ppp::objects(sstp, secrets));
+    }
     let mut d = Desired {
         generation: String::new(),
         objects,
@@ -184,12 +214,20 @@ pub fn desired(node: &NodePlan, secrets: &Secrets) -> Desired {
 }
 
 fn plain(menu: Menu, what: &str, record: Record) -> Object {
-    Object {
-        menu,
-        what: what.to_string(),
-        record,
-        public_key: None,
-        private_key: None,
+    Object::plain(menu, what, record)
+}
+
+impl Object {
+    fn plain(menu: Menu, what: &str, record: Record) -> Object {
+        Object {
+            menu,
+            what: what.to_string(),
+            record,
+            public_key: None,
+            private_key: None,
+            password: None,
+            password_mark: None,
+        }
     }
 }
 

@@ -1,10 +1,10 @@
-//! The shell of a hub push: `GET` the three menus, [`diff`](super::diff), run the operations
+//! The shell of a hub push: `GET` the six menus, [`diff`](super::diff), run the operations
 //! in order with the [`RestClient`]. Stops at the first failed operation (the next push
 //! starts again from what is live).
 
 use std::collections::BTreeMap;
 
-use super::{Desired, Diff, OpKind, diff};
+use super::{Desired, Diff, OpKind, diff_remembering};
 use crate::routeros_rest::{Menu, Record, RestClient, RestError};
 
 /// What a push did (or, with `dry_run`, would do).
@@ -23,6 +23,8 @@ pub async fn read_live(client: &RestClient) -> Result<BTreeMap<Menu, Vec<Record>
         Menu::IpAddress,
         Menu::WireguardPeers,
         Menu::IpRoute,
+        Menu::PppProfile,
+        Menu::PppSecret,
     ] {
         live.insert(menu, client.list(menu, &[]).await?);
     }
@@ -38,10 +40,22 @@ pub struct PushError {
     pub error: RestError,
 }
 
-/// Reads, diffs and (unless `dry_run`) applies, in order; stops at the first failure.
+/// Reads, diffs and (unless `dry_run`) applies, in order; stops at the first failure. No
+/// password marks are remembered (see [`push_remembering`]).
 pub async fn push(
     client: &RestClient,
     desired: &Desired,
+    dry_run: bool,
+) -> Result<Outcome, PushError> {
+    push_remembering(client, desired, &BTreeMap::new(), dry_run).await
+}
+
+/// As [`push`]; `remembered` = PPP user → the password mark last pushed to this hub (the
+/// outcome's `diff.marks` is what to remember after a complete push).
+pub async fn push_remembering(
+    client: &RestClient,
+    desired: &Desired,
+    remembered: &BTreeMap<String, String>,
     dry_run: bool,
 ) -> Result<Outcome, PushError> {
     let live = read_live(client).await.map_err(|error| PushError {
@@ -49,7 +63,7 @@ pub async fn push(
         done: 0,
         error,
     })?;
-    let d = diff(desired, &live);
+    let d = diff_remembering(desired, &live, remembered);
     if dry_run {
         return Ok(Outcome { diff: d, done: 0 });
     }
