@@ -106,3 +106,29 @@ pub fn host(args: &[&str]) -> anyhow::Result<String> {
     cmd.args(&args[1..]);
     run(cmd).with_context(|| args.join(" "))
 }
+
+impl Ns {
+    /// Starts a long-running lab helper (`args`, stderr to `log`) that runs on in the namespace
+    /// after `lab up` returns (`lab down` stops it by PID), and waits, bounded, until its log
+    /// says `listening`. A log line with `error` or the deadline fails with the log's text.
+    pub fn spawn_listening(&self, args: &[&str], log: &Path, what: &str) -> anyhow::Result<()> {
+        let file = std::fs::File::create(log)?;
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("starting the {what} in {}", self.name))?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if text.contains("listening") {
+                return Ok(());
+            }
+            if text.to_ascii_lowercase().contains("error") || std::time::Instant::now() > deadline {
+                bail!("{}: {what} did not start: {text}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

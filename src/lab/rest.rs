@@ -10,10 +10,6 @@ use std::fs;
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-use anyhow::{Context, bail};
 
 use super::{LabSpec, Ns};
 use crate::model::{Node, Platform};
@@ -46,7 +42,6 @@ pub fn start(spec: &LabSpec, dir: &Path, n: &Ns, node: &Node) -> anyhow::Result<
     let pw: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     write_atomic(&password, format!("{pw}\n").as_bytes(), 0o600)?;
     let log_path = dir.join("rest").join(format!("{}.log", node.name));
-    let log = fs::File::create(&log_path)?;
     let listen = format!("{ip}:{}", rest.port);
     let fabric = spec.fabric.to_string_lossy();
     let topo = spec.topology.to_string_lossy();
@@ -74,24 +69,7 @@ pub fn start(spec: &LabSpec, dir: &Path, n: &Ns, node: &Node) -> anyhow::Result<
         "--password-file",
         &password.to_string_lossy(),
     ];
-    // Runs on in the namespace after `lab up` returns; `lab down` stops it by PID.
-    n.command(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting the REST stand-in in {}", n.name))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = fs::read_to_string(&log_path).unwrap_or_default();
-        if text.contains("listening") {
-            break;
-        }
-        if text.contains("error") || Instant::now() > deadline {
-            bail!("{}: REST stand-in did not start: {text}", n.name);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    n.spawn_listening(&args, &log_path, "REST stand-in")?;
     Ok(Some(format!(
         "{} REST stand-in (not RouterOS) on https://{listen} (user {USER}, {})",
         n.name,

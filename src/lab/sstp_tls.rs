@@ -12,11 +12,10 @@
 use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use std::sync::Arc;
+use std::time::Duration;
+
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -92,7 +91,6 @@ fn start(
     listen: std::net::SocketAddr,
 ) -> anyhow::Result<()> {
     let (crt, key, log_path) = files(dir, node);
-    let log = fs::File::create(&log_path)?;
     let fabric = spec.fabric.to_string_lossy();
     let listen = listen.to_string();
     let args = [
@@ -106,24 +104,7 @@ fn start(
         "--key",
         &key.to_string_lossy(),
     ];
-    // Runs on in the namespace after `lab up` returns; `lab down` stops it by PID.
-    n.command(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting the SSTP-TLS stand-in in {}", n.name))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = fs::read_to_string(&log_path).unwrap_or_default();
-        if text.contains("listening") {
-            return Ok(());
-        }
-        if text.contains("rror") || Instant::now() > deadline {
-            bail!("{}: SSTP-TLS stand-in did not start: {text}", n.name);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    n.spawn_listening(&args, &log_path, "SSTP-TLS stand-in")
 }
 
 /// Completes TLS handshakes (then closes) until `shutdown`; one task per connection, each
