@@ -5,6 +5,8 @@
 //! The SSTP side: `/ppp/profile` and `/ppp/secret` pushed with passwords that are sent once,
 //! never answered, never printed. Also `/ppp/active` (read-only) through the client.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,10 +15,9 @@ use fabric::model::{NodeName, PrivateKey, Secret};
 use fabric::plan::KeyRing;
 use fabric::render::Secrets;
 use fabric::routeros_rest::hub::{self, OpKind, push::push};
-use fabric::routeros_rest::standin::{self, Credentials, Effect, RecordingSink, Store};
+use fabric::routeros_rest::standin::{self, Effect, Store};
 use fabric::routeros_rest::{Menu, Record, RestClient};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use support::rest_standin::{LoopbackStandin, PASSWORD, no_sessions};
 
 const TOPOLOGY: &str = include_str!("../topology.yaml");
 
@@ -61,51 +62,15 @@ fn passwords() -> Secrets {
 
 struct Router {
     client: RestClient,
-    sink: Arc<RecordingSink>,
-    _stop: tokio_util::sync::DropGuard,
+    standin: LoopbackStandin,
 }
 
 async fn start(store: Store, ppp: standin::PppSource) -> Router {
-    let cert = fabric::tls::self_signed(
-        &["chr02-rest-standin".into()],
-        &["127.0.0.1".parse().unwrap()],
-    )
-    .unwrap();
-    let tls = fabric::tls::server_config(cert.cert_pem.as_bytes(), &cert.key_pem).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("https://{}", listener.local_addr().unwrap());
-    let sink = Arc::new(RecordingSink::default());
-    let stop = CancellationToken::new();
-    let creds = Credentials {
-        user: "fabric".into(),
-        password: Secret::new("s3cret"),
-    };
-    tokio::spawn(standin::serve_with_ppp(
-        listener,
-        tls,
-        creds,
-        store,
-        sink.clone(),
-        "chr02".into(),
-        ppp,
-        stop.clone(),
-    ));
-    let client = RestClient::new(
-        &base,
-        "fabric",
-        Secret::new("s3cret"),
-        cert.cert_pem.as_bytes(),
-    )
-    .unwrap();
+    let standin = LoopbackStandin::start("chr02", store, ppp).await;
     Router {
-        client,
-        sink,
-        _stop: stop.drop_guard(),
+        client: standin.client(PASSWORD),
+        standin,
     }
-}
-
-fn no_sessions() -> standin::PppSource {
-    Arc::new(|| Ok(Vec::new()))
 }
 
 #[tokio::test]
@@ -168,7 +133,7 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
     let dry = push(&r.client, &d, true).await.unwrap();
     assert_eq!(dry.done, 0);
     assert!(
-        r.sink.0.lock().unwrap().is_empty(),
+        r.standin.sink.0.lock().unwrap().is_empty(),
         "a dry run changes nothing"
     );
     let kinds: Vec<(String, &str)> = dry
@@ -216,7 +181,7 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
         "no password held: no secret, never an empty password: {:?}",
         out.diff.warnings
     );
-    let effects = std::mem::take(&mut *r.sink.0.lock().unwrap());
+    let effects = r.standin.effects();
     let touched: Vec<String> = effects
         .iter()
         .map(|e| match e {
@@ -489,36 +454,17 @@ fn hub_push_cli_prints_operations_and_never_the_key() {
             ("comment", "fabric:g1:wg0"),
         ]),
     );
-    let cert = fabric::tls::self_signed(
-        &["chr02-rest-standin".into()],
-        &["127.0.0.1".parse().unwrap()],
-    )
-    .unwrap();
+    let standin = runtime.block_on(LoopbackStandin::start("chr02", store, no_sessions()));
     let creds = dir.path().join("routeros");
     std::fs::create_dir_all(&creds).unwrap();
-    std::fs::write(creds.join("chr02.crt"), &cert.cert_pem).unwrap();
-    std::fs::write(creds.join("chr02.password"), "s3cret\n").unwrap();
+    std::fs::write(creds.join("chr02.crt"), &standin.cert).unwrap();
+    std::fs::write(creds.join("chr02.password"), format!("{PASSWORD}\n")).unwrap();
     std::fs::set_permissions(
         creds.join("chr02.password"),
         std::os::unix::fs::PermissionsExt::from_mode(0o600),
     )
     .unwrap();
-    let tls = fabric::tls::server_config(cert.cert_pem.as_bytes(), &cert.key_pem).unwrap();
-    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-    let url = format!("https://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    runtime.spawn(standin::serve(
-        listener,
-        tls,
-        Credentials {
-            user: "fabric".into(),
-            password: Secret::new("s3cret"),
-        },
-        store,
-        Arc::new(RecordingSink::default()),
-        "chr02".into(),
-        stop.clone(),
-    ));
+    let url = standin.base.clone();
     let push = |extra: &[&str]| {
         let mut args = vec!["hub", "push", "--node", "chr02", "--url", &url];
         args.extend_from_slice(&["--routeros-credentials", creds.to_str().unwrap()]);
@@ -565,5 +511,5 @@ fn hub_push_cli_prints_operations_and_never_the_key() {
         again.contains("set /interface/wireguard *1 (wg0)"),
         "{again}"
     );
-    stop.cancel();
+    drop(standin);
 }

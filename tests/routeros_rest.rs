@@ -3,14 +3,14 @@
 //! body), the pinned certificate, values as strings, `.id`s like `*1`, add/get/set/remove
 //! with their effects, RouterOS error bodies, and fencing (only `fabric:` peers disabled).
 
-use std::sync::Arc;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use fabric::model::Secret;
-use fabric::routeros_rest::standin::{self, Credentials, Effect, RecordingSink, Store};
+use fabric::routeros_rest::standin::{Effect, Store};
 use fabric::routeros_rest::{Menu, Record, RestClient, RestError};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use support::rest_standin::{LoopbackStandin, no_sessions};
 
 fn rec(pairs: &[(&str, &str)]) -> Record {
     pairs
@@ -19,15 +19,10 @@ fn rec(pairs: &[(&str, &str)]) -> Record {
         .collect()
 }
 
-struct Router {
-    base: String,
-    cert: String,
-    sink: Arc<RecordingSink>,
-    _stop: tokio_util::sync::DropGuard,
-}
+struct Router;
 
 impl Router {
-    async fn start() -> Router {
+    async fn start() -> LoopbackStandin {
         let mut store = Store::default();
         store.insert(
             Menu::Wireguard,
@@ -64,49 +59,7 @@ impl Router {
             Menu::IpAddress,
             rec(&[("address", "10.0.12.1/24"), ("interface", "wg0")]),
         );
-        let cert = fabric::tls::self_signed(
-            &["chr01-rest-standin".into()],
-            &["127.0.0.1".parse().unwrap()],
-        )
-        .unwrap();
-        let tls = fabric::tls::server_config(cert.cert_pem.as_bytes(), &cert.key_pem).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("https://{}", listener.local_addr().unwrap());
-        let sink = Arc::new(RecordingSink::default());
-        let stop = CancellationToken::new();
-        let creds = Credentials {
-            user: "fabric".into(),
-            password: Secret::new("s3cret"),
-        };
-        tokio::spawn(standin::serve(
-            listener,
-            tls,
-            creds,
-            store,
-            sink.clone(),
-            "chr01".into(),
-            stop.clone(),
-        ));
-        Router {
-            base,
-            cert: cert.cert_pem,
-            sink,
-            _stop: stop.drop_guard(),
-        }
-    }
-
-    fn client(&self, password: &str) -> RestClient {
-        RestClient::new(
-            &self.base,
-            "fabric",
-            Secret::new(password),
-            self.cert.as_bytes(),
-        )
-        .unwrap()
-    }
-
-    fn effects(&self) -> Vec<Effect> {
-        std::mem::take(&mut *self.sink.0.lock().unwrap())
+        LoopbackStandin::start("chr01", store, no_sessions()).await
     }
 }
 

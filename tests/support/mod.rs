@@ -6,6 +6,7 @@
 //! - [`fabric`]: running the `fabric` binary and reading the render manifest contract.
 //! - [`serve_lab`]: a netns lab with `fabric serve` running in vps01 (failover tests);
 //!   [`underlay_loss`]: random loss on its underlay; [`lab_agents`]: `fabric agent` on spokes.
+//! - [`rest_standin`]: the RouterOS REST stand-in in process on 127.0.0.1.
 //!
 //! Not every test crate uses every helper.
 #![allow(dead_code)]
@@ -13,5 +14,6 @@
 pub mod fabric;
 pub mod lab_agents;
 pub mod netns;
+pub mod rest_standin;
 pub mod serve_lab;
 pub mod underlay_loss;
