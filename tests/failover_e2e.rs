@@ -7,28 +7,14 @@
 
 mod support;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use support::lab_agents::Agent;
 use support::netns::poll_until;
 use support::serve_lab::{Lab, text};
 
-const FABRIC: &str = env!("CARGO_BIN_EXE_fabric");
-
 /// One lab at a time: the timing assertions need the machine's two cores.
 static ONE_LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-struct Agents(Vec<Child>);
-
-impl Drop for Agents {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 fn reaches(lab: &Lab, node: &str, addr: &str, within: Duration) -> bool {
     poll_until(within, Duration::from_millis(20), || {
@@ -56,7 +42,7 @@ fn resolves(lab: &Lab) -> bool {
 
 /// A lab with the REST stand-ins, `fabric serve` (REST fencer on) and agents on z640 and nuc,
 /// both spokes already reaching VPS01 through CHR01.
-fn lab_with_agents(tag: &str, target: &str) -> (Lab, Agents) {
+fn lab_with_agents(tag: &str, target: &str) -> (Lab, Vec<Agent>) {
     let target = format!("  target: {target} ");
     let mut lab = Lab::up_args(tag, &[("  target: chr02 ", &target)], &["--rest-standins"]);
     let root = fabric::lab::root(&lab.prefix);
@@ -65,39 +51,10 @@ fn lab_with_agents(tag: &str, target: &str) -> (Lab, Agents) {
         root.join("rest").to_string_lossy().into_owned(),
     ];
     lab.start_serve();
-    let secrets = root.join("secrets").to_string_lossy().into_owned();
-    let topology = lab.topology.to_string_lossy().into_owned();
-    let mut agents = Agents(Vec::new());
-    for node in ["z640", "nuc"] {
-        let state = lab
-            .dir
-            .path()
-            .join(format!("agent-{node}"))
-            .to_string_lossy()
-            .into_owned();
-        let child = lab
-            .node_ns(node)
-            .command(&[
-                FABRIC,
-                "agent",
-                "--node",
-                node,
-                "--controller",
-                "https://198.51.100.20:8444",
-                "-t",
-                &topology,
-                "--secrets",
-                &secrets,
-                "--state-dir",
-                &state,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        agents.0.push(child);
-    }
+    let agents: Vec<Agent> = ["z640", "nuc"]
+        .iter()
+        .map(|node| Agent::start(&lab, node))
+        .collect();
     for node in ["z640", "nuc"] {
         assert!(
             reaches(&lab, node, "10.0.12.20", Duration::from_secs(15)),
