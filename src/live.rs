@@ -297,7 +297,7 @@ pub fn rest_standin(args: RestStandinArgs) -> anyhow::Result<()> {
         );
         let sstp = t.sstp.clone();
         let ppp: standin::PppSource = std::sync::Arc::new(move || standin_ppp(sstp.as_ref()));
-        standin::serve_with_ppp(
+        standin::serve(
             listener,
             tls,
             creds,

@@ -127,6 +127,7 @@ async fn rest_check_up_against_the_stand_in_and_misconfigured_with_a_wrong_passw
         Store::default(),
         Arc::new(RecordingSink::default()),
         "chr01".into(),
+        Arc::new(|| Ok(Vec::new())),
         stop.clone(),
     ));
     let client = |pw: &str| {

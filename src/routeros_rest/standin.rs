@@ -204,24 +204,10 @@ pub fn import_live(
     Ok(store)
 }
 
-/// Serves the stand-in until `shutdown`. `identity` names it in `/system/resource`.
-/// `/ppp/active` is empty ([`serve_with_ppp`] gives it a source).
-pub async fn serve(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    creds: Credentials,
-    store: Store,
-    sink: Arc<dyn WgSink>,
-    identity: String,
-    shutdown: CancellationToken,
-) {
-    let ppp: PppSource = Arc::new(|| Ok(Vec::new()));
-    serve_with_ppp(listener, tls, creds, store, sink, identity, ppp, shutdown).await
-}
-
-/// As [`serve`], with `/ppp/active` answered from `ppp`.
+/// Serves the stand-in until `shutdown`. `identity` names it in `/system/resource`;
+/// `/ppp/active` is answered from `ppp`.
 #[allow(clippy::too_many_arguments)]
-pub async fn serve_with_ppp(
+pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     creds: Credentials,

@@ -37,7 +37,7 @@ impl LoopbackStandin {
             user: "fabric".into(),
             password: Secret::new(PASSWORD),
         };
-        tokio::spawn(standin::serve_with_ppp(
+        tokio::spawn(standin::serve(
             listener,
             tls,
             creds,
