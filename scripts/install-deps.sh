@@ -6,8 +6,13 @@ set -euo pipefail
 
 # Debian packages the test suite uses (wireguard-go + wireguard-tools: the kernel here has no
 # WireGuard module; iproute2/iputils-ping: namespaces, veth, ping across tunnels; nftables:
-# loss injection; bind9-dnsutils/dnsperf/unbound: DNS tests and the unbound baseline).
-APT_PACKAGES=(wireguard-go wireguard-tools iproute2 iputils-ping nftables bind9-dnsutils dnsperf unbound)
+# loss injection; bind9-dnsutils/dnsperf/unbound: DNS tests and the unbound baseline;
+# qemu-system-x86/busybox/kmod/xz-utils: the guest that runs the kernel WireGuard tests).
+APT_PACKAGES=(wireguard-go wireguard-tools iproute2 iputils-ping nftables bind9-dnsutils dnsperf unbound
+  qemu-system-x86 busybox kmod xz-utils)
+# The guest kernel for tests/apply_kernel.rs: Debian's linux-image-amd64 (it has the wireguard,
+# 9p and overlay modules), unpacked here, not installed: nothing on this machine changes.
+GUEST_KERNEL_DIR=/var/cache/fabric-test/guest-kernel
 # routeros-lsp validates rendered RouterOS scripts; its JSON output format is pinned by this version.
 ROUTEROS_LSP_VERSION=0.2.3
 
@@ -65,8 +70,44 @@ if [ "$(lsp_version)" != "$ROUTEROS_LSP_VERSION" ]; then
   fi
 fi
 
+# guest_kernel_ok DIR: DIR/boot/vmlinuz-V exists and modprobe finds the modules the guest needs.
+guest_kernel_ok() {
+  local v
+  for f in "$1"/boot/vmlinuz-*; do
+    [ -e "$f" ] || continue
+    v=${f##*/vmlinuz-}
+    for m in wireguard 9p 9pnet_virtio overlay; do
+      modprobe -d "$1" -S "$v" --show-depends "$m" >/dev/null 2>&1 || continue 2
+    done
+    return 0
+  done
+  return 1
+}
+
+if ! guest_kernel_ok "$GUEST_KERNEL_DIR/root"; then
+  kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}'; }
+  pkg=$(kernel_pkg)
+  if [ -z "$pkg" ]; then
+    run apt-get update -qq
+    pkg=$(kernel_pkg)
+  fi
+  [ -n "$pkg" ] || die "cannot find the package behind linux-image-amd64"
+  echo "install-deps: unpacking $pkg into $GUEST_KERNEL_DIR (guest kernel for the kernel WireGuard tests)"
+  rm -rf "$GUEST_KERNEL_DIR"
+  mkdir -p "$GUEST_KERNEL_DIR/deb"
+  # apt's sandbox user cannot write to a root-owned directory; download as root, quietly.
+  (cd "$GUEST_KERNEL_DIR/deb" && run apt-get download -o APT::Sandbox::User=root "$pkg")
+  run dpkg-deb -x "$GUEST_KERNEL_DIR"/deb/*.deb "$GUEST_KERNEL_DIR/root"
+  rm -rf "$GUEST_KERNEL_DIR/deb"
+  for f in "$GUEST_KERNEL_DIR"/root/boot/vmlinuz-*; do
+    run depmod -b "$GUEST_KERNEL_DIR/root" "${f##*/vmlinuz-}"
+  done
+  guest_kernel_ok "$GUEST_KERNEL_DIR/root" || die "$pkg lacks the wireguard, 9p or overlay module"
+fi
+
 # Check that every tool the tests call is on PATH now.
-for tool in wireguard-go wg wg-quick ip ping nft dig dnsperf unbound unshare mount routeros-lsp; do
+for tool in wireguard-go wg wg-quick ip ping nft dig dnsperf unbound unshare mount routeros-lsp \
+  qemu-system-x86_64 busybox modprobe depmod xz; do
   command -v "$tool" >/dev/null || die "'$tool' is still not on PATH after installing"
 done
 [ "$(lsp_version)" = "$ROUTEROS_LSP_VERSION" ] || die "routeros-lsp $ROUTEROS_LSP_VERSION is not installed"

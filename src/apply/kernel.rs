@@ -7,12 +7,12 @@
 //!   change in place, one netlink request each (`configure_peer`: allowed IPs replaced,
 //!   keepalive explicit; `remove_peer`). The library's only setter for the private key and
 //!   listen port is `configure_interface`, which flushes the addresses and replaces every
-//!   peer — a teardown — so those two go through `wg set IF private-key /dev/stdin
+//!   peer — a teardown — so those two go through `wg set IF private-key /proc/self/fd/0
 //!   listen-port N` (wireguard-tools), the key on a pipe, never on the command line.
 //!
-//! This machine and CI have no WireGuard module, so this backend is exercised by unit tests
-//! of what it sends and by `tests/apply_kernel.rs`, which runs only where the module exists
-//! and says so loudly where it does not.
+//! Tests: unit tests of what it sends, and `tests/apply_kernel.rs` live against kernel
+//! WireGuard — on the host where the module exists, else in a QEMU guest (this machine and
+//! CI have no module support).
 
 use std::io::Write;
 use std::path::Path;
@@ -124,14 +124,17 @@ fn peer_ops(changes: &[WgChange]) -> Vec<PeerOp> {
     removes
 }
 
-/// `wg set` arguments for the interface-level changes, `None` when there are none. The
-/// private key is read from stdin (`/dev/stdin`), so it never shows in `ps`.
+/// Where `wg set` reads the private key: stdin, so the key never shows in `ps`. Not
+/// `/dev/stdin`, a symlink that udev makes and minimal systems lack (the test guest has none).
+const STDIN_PATH: &str = "/proc/self/fd/0";
+
+/// `wg set` arguments for the interface-level changes, `None` when there are none.
 fn wg_set_args(changes: &[WgChange]) -> Option<Vec<String>> {
     let mut args = Vec::new();
     for c in changes {
         match c {
             WgChange::SetPrivateKey { .. } => {
-                args.extend(["private-key".to_string(), "/dev/stdin".to_string()]);
+                args.extend(["private-key".to_string(), STDIN_PATH.to_string()]);
             }
             WgChange::SetListenPort { to, .. } => {
                 args.extend(["listen-port".to_string(), to.to_string()]);

@@ -7,11 +7,15 @@
 //! - [`serve_lab`]: a netns lab with `fabric serve` running in vps01 (failover tests);
 //!   [`underlay_loss`]: random loss on its underlay; [`lab_agents`]: `fabric agent` on spokes.
 //! - [`rest_standin`]: the RouterOS REST stand-in in process on 127.0.0.1.
+//! - [`lab`]: the shipped topology end to end in `fabric lab`.
+//! - [`kernel_vm`]: a QEMU guest with kernel WireGuard, for the kernel backend's tests.
 //!
 //! Not every test crate uses every helper.
 #![allow(dead_code)]
 
 pub mod fabric;
+pub mod kernel_vm;
+pub mod lab;
 pub mod lab_agents;
 pub mod netns;
 pub mod rest_standin;

@@ -90,7 +90,7 @@ fn interface_keys_go_through_wg_set_with_the_key_on_stdin_only() {
     let args = wg_set_args(&changes).unwrap();
     assert_eq!(
         args,
-        ["listen-port", "51820", "private-key", "/dev/stdin"].map(String::from)
+        ["listen-port", "51820", "private-key", "/proc/self/fd/0"].map(String::from)
     );
     assert!(!args.iter().any(|a| a.contains(&key.expose_base64())));
     assert_eq!(private_key_of(&changes), Some(key.expose_base64()));
