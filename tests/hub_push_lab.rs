@@ -18,13 +18,6 @@ use fabric::model::PrivateKey;
 use support::netns::poll_until;
 use support::serve_lab::{Lab, ONE_LAB, text};
 
-/// SIGHUP to `fabric serve` (reload; every hub is verified).
-fn sighup(lab: &Lab) {
-    let pid = lab.serve.as_ref().expect("serve runs").id().to_string();
-    let sent = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
-    assert!(sent.success(), "kill -HUP {pid}");
-}
-
 fn wg_peers(lab: &Lab, node: &str) -> String {
     text(&lab.exec(node, &["wg", "show", "wg0", "peers"]).stdout)
 }
@@ -97,7 +90,7 @@ fn added_spoke_is_pushed_to_the_standby_hub_on_sighup_and_status_shows_sstp_usag
     assert_ne!(added, yaml);
     std::fs::write(&lab.topology, added).unwrap();
     let hup = Instant::now();
-    sighup(&lab);
+    lab.sighup();
     let on_chr02 = poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
         wg_peers(&lab, "chr02").contains(&key)
     });
@@ -144,7 +137,7 @@ fn added_spoke_is_pushed_to_the_standby_hub_on_sighup_and_status_shows_sstp_usag
         "the stand-in removes a disabled peer from wireguard-go"
     );
     let hup = Instant::now();
-    sighup(&lab);
+    lab.sighup();
     assert!(
         poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
             wg_peers(&lab, "chr02").contains(&key)
@@ -205,7 +198,7 @@ fn added_spoke_is_pushed_to_the_standby_hub_on_sighup_and_status_shows_sstp_usag
             || last_push_age(&lab, "chr02").is_some_and(|a| a >= 0.2)
         ));
         let hup = Instant::now();
-        sighup(&lab);
+        lab.sighup();
         assert!(
             poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
                 pushed_since(&lab, "chr02", hup)
@@ -228,7 +221,7 @@ fn added_spoke_is_pushed_to_the_standby_hub_on_sighup_and_status_shows_sstp_usag
     assert!(keys.status.success(), "{}", text(&keys.stderr));
     let password = std::fs::read_to_string(root.join("secrets/sstp/client-c.password")).unwrap();
     let hup = Instant::now();
-    sighup(&lab);
+    lab.sighup();
     assert!(
         poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
             rest.ppp_secret("client-c").is_some()

@@ -5,7 +5,7 @@
 //! * both signals are Good while CHR01 is up, and cutting CHR01's underlay still fails over
 //!   within the usual time (they go silent = Unknown, the ICMP signals decide);
 //! * with a CA that did not sign CHR01's certificate, `tls` is a logged configuration
-//!   problem, not a dead hub: no failover;
+//!   problem, not a dead hub: no failover; the right CA put in place + SIGHUP → `tls` Good;
 //! * 30 % random loss on CHR01's underlay for 20 s with both signals on: no failover (their
 //!   timed-out checks are Unknown, never Bad);
 //! * CHR01 up but its SSTP TLS service gone (the stand-in killed by PID → connection
@@ -111,6 +111,17 @@ fn a_certificate_from_another_ca_is_a_configuration_problem_not_a_failover() {
         log.matches("CONFIGURATION PROBLEM").count(),
         1,
         "logged once, not once per check:\n{log}"
+    );
+    // The operator puts the right CA in place and reloads: no restart needed.
+    let right = fabric::lab::sstp_tls::ca_path(&fabric::lab::root(&lab.prefix));
+    std::fs::copy(right, &ca).unwrap();
+    lab.sighup();
+    let status = wait_signals(&lab, &["\"tls\": Good"], Duration::from_secs(5));
+    eprintln!("after SIGHUP with the right CA:\n{status}");
+    assert!(
+        lab.persisted().is_none(),
+        "failed over:\n{}",
+        lab.log_text()
     );
 }
 

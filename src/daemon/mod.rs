@@ -243,7 +243,8 @@ pub async fn run(
     Ok(())
 }
 
-/// SIGHUP: re-read topology and secrets; on success re-apply the current layout with them.
+/// SIGHUP: re-read topology and secrets; on success re-apply the current layout with them
+/// and remake the health probes (re-reading the fabric CA and REST credentials).
 async fn reload(decider: &mut Decider, opts: &ServeOptions) {
     let loaded = match load::load(&opts.topology, &opts.secrets) {
         Ok(l) => l,
@@ -258,10 +259,15 @@ async fn reload(decider: &mut Decider, opts: &ServeOptions) {
     }
     let old = std::mem::replace(&mut decider.loaded, loaded);
     match decider.reconcile().await {
-        Ok(r) => info!(
-            changes = r.iter().map(|r| r.changes.len()).sum::<usize>(),
-            "topology reloaded"
-        ),
+        Ok(r) => {
+            info!(
+                changes = r.iter().map(|r| r.changes.len()).sum::<usize>(),
+                "topology reloaded"
+            );
+            // The probes are remade from the (possibly unchanged) targets, which re-reads the
+            // fabric CA and the REST credentials: a replaced CA or password needs no restart.
+            decider.targets.send_modify(|_| {});
+        }
         Err(e) => {
             warn!(error = %format!("{e:#}"), "reload: applying failed; keeping the old topology");
             decider.loaded = old;

@@ -262,6 +262,14 @@ impl Lab {
         })
     }
 
+    /// SIGHUP to `fabric serve`: reload the topology, re-read the probes' CA and REST
+    /// credentials, verify every hub.
+    pub fn sighup(&self) {
+        let pid = self.daemon_pid().to_string();
+        let sent = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -HUP {pid}");
+    }
+
     /// The daemon's PID (the spawned child is the daemon itself).
     pub fn daemon_pid(&self) -> u32 {
         self.serve.as_ref().expect("fabric serve is running").id()
