@@ -291,6 +291,16 @@ fn kill_9_between_persist_and_apply_resumes_the_same_epoch_and_converges() {
         "{resumed:#?}"
     );
     assert_eq!(lab.persisted(), Some((5, "chr02".into())));
+    // The decision log is honest about the crash: decided, never applied, restarted.
+    let decisions =
+        std::fs::read_to_string(lab.state_dir().join(fabric::daemon::audit::FILE)).unwrap();
+    let events: Vec<String> = decisions
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["event"] != "fence")
+        .map(|r| format!("{} {}", r["event"].as_str().unwrap(), r["epoch"]))
+        .collect();
+    assert_eq!(events, ["start 4", "decision 5", "start 5"], "{decisions}");
     assert!(lab.wg(&["wg0", "endpoints"]).contains("203.0.113.20:51820"));
     assert!(
         lab.vps01_reaches("10.0.12.2"),

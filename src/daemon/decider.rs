@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
+use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::audit;
 use super::control::{Request, Response};
 use super::load::Loaded;
 use super::monitor::{self, Targets};
@@ -143,8 +145,13 @@ impl Decider {
                         },
                     )
                     .context("persisting the epoch; not acting on the decision")?;
-                    self.state = next.clone();
+                    let from = std::mem::replace(&mut self.state, next.clone()).layout;
                     tracing::warn!(epoch, layout, ?input, "layout decision persisted");
+                    let mut fields = audit::cause(&input);
+                    fields["epoch"] = json!(epoch);
+                    fields["layout"] = json!(layout);
+                    fields["from"] = json!(from);
+                    audit::append(&self.state_dir, "decision", fields);
                     self.decisions.push(format!(
                         "epoch {epoch}: {layout} ({}) at {:.3} s",
                         describe(&input),
@@ -152,12 +159,26 @@ impl Decider {
                     ));
                 }
                 Action::Fence { node } => {
-                    if let Err(e) = self.fencer.fence(node, &self.loaded) {
+                    let result = self.fencer.fence(node, &self.loaded);
+                    if let Err(e) = &result {
                         tracing::error!(node, error = %format!("{e:#}"), "fence failed");
                     }
+                    let epoch = self.state.epoch;
+                    audit::append(
+                        &self.state_dir,
+                        "fence",
+                        outcome(epoch, ("node", node), &result),
+                    );
                 }
                 Action::ApplyLocal { layout } => {
-                    self.apply_local(layout).await?;
+                    let result = self.apply_local(layout).await;
+                    let mut fields = outcome(self.state.epoch, ("layout", layout), &result);
+                    if let Ok(reports) = &result {
+                        let n: usize = reports.iter().map(|r| r.changes.len()).sum();
+                        fields["changes"] = json!(n);
+                    }
+                    audit::append(&self.state_dir, "apply", fields);
+                    result?;
                 }
                 Action::Publish { epoch, layout } => {
                     publish(
@@ -301,8 +322,22 @@ impl Decider {
         for d in &self.decisions {
             out.push_str(&format!("decision {d}\n"));
         }
+        out.push_str(&format!(
+            "history in {}\n",
+            self.state_dir.join(audit::FILE).display()
+        ));
         out
     }
+}
+
+/// `{"epoch", what: name, "ok", "error"?}` for the decision log.
+fn outcome<T>(epoch: u64, (what, name): (&str, &str), result: &anyhow::Result<T>) -> Value {
+    let mut v = json!({"epoch": epoch, "ok": result.is_ok()});
+    v[what] = json!(name);
+    if let Err(e) = result {
+        v["error"] = json!(format!("{e:#}"));
+    }
+    v
 }
 
 /// Sends `value` only when it differs (receivers wake up for real changes only: the periodic

@@ -8,8 +8,11 @@
 //! `WATCHDOG=1` at half the watchdog interval while the decider loop is alive.
 //!
 //! Startup: read `<state-dir>/state.json` → resume that epoch and layout (or epoch 0 on
-//! primary) → apply it to the own interfaces → bind DNS → READY → loop.
+//! primary) → apply it to the own interfaces → bind DNS → READY → loop. Starts, decisions
+//! (with their cause), fences and applies are appended to `<state-dir>/decisions.jsonl`
+//! ([`audit`]).
 
+pub mod audit;
 pub mod control;
 pub mod decider;
 pub mod hub_sync;
@@ -110,11 +113,22 @@ pub async fn run(
         started: now,
     };
     let reports = decider.reconcile().await.context("first reconcile")?;
+    let changes = reports.iter().map(|r| r.changes.len()).sum::<usize>();
     info!(
         epoch = decider.state.epoch,
         layout = %decider.state.layout,
-        changes = reports.iter().map(|r| r.changes.len()).sum::<usize>(),
+        changes,
         "first reconcile done"
+    );
+    audit::append(
+        &opts.state_dir,
+        "start",
+        serde_json::json!({
+            "epoch": decider.state.epoch,
+            "layout": decider.state.layout,
+            "changes": changes,
+            "version": env!("CARGO_PKG_VERSION"),
+        }),
     );
 
     let mut tasks = tokio::task::JoinSet::new();

@@ -183,6 +183,47 @@ async fn dead_hub_fails_over_persists_publishes_and_applies_then_failback() {
         h.wg0_endpoints()
             .contains(&"203.0.113.10:51820".to_string())
     );
+    // The decision log tells the story: start, the health decision with its signals, the
+    // fence of chr01, the apply, the operator's failback and its apply.
+    let log = std::fs::read_to_string(h.opts.state_dir.join(audit::FILE)).unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<String> = records
+        .iter()
+        .map(|r| {
+            let field = |k: &str| r[k].as_str().map(str::to_string).unwrap_or_default();
+            format!(
+                "{} {} {}{}{}",
+                field("event"),
+                r["epoch"],
+                field("layout"),
+                field("node"),
+                field("cause")
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "start 0 primary",
+            "decision 1 chr02health checks",
+            "fence 1 chr01",
+            "apply 1 chr02",
+            "decision 2 primaryfabric failback",
+            "apply 2 primary",
+        ],
+        "{log}"
+    );
+    assert_eq!(records[1]["signals"]["tunnel"], "Bad", "{log}");
+    assert_eq!(records[1]["from"], "primary");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["time"].as_str().unwrap().ends_with('Z'))
+    );
+    assert!(records[3]["ok"].as_bool().unwrap() && records[3]["changes"].as_u64() > Some(0));
     h.stop().await;
 }
 
