@@ -456,8 +456,7 @@ fn agent_moves_z640_to_the_published_hub_and_never_applies_an_older_epoch() {
 }
 
 fn boot(prefix: String, extra: &[&str]) -> Lab {
-    let topology = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("topology.yaml")
+    let topology = support::fabric::topology_path()
         .to_string_lossy()
         .into_owned();
     let lab = Lab {

@@ -25,8 +25,7 @@ impl Lab {
     fn up(layout: &str) -> Lab {
         require_root();
         let prefix = format!("t{}", std::process::id());
-        let topology = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("topology.yaml")
+        let topology = super::fabric::topology_path()
             .to_string_lossy()
             .into_owned();
         let lab = Lab {
