@@ -251,3 +251,99 @@ fn a_second_apply_waits_for_the_first_to_release_the_node_lock() {
     );
     assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
 }
+
+/// Link state drift made with `ip` is read back exactly (fabric reads it over rtnetlink):
+/// MTU, a replaced address, admin down, a foreign-protocol route and a fabric-protocol route in
+/// another table are told apart, and apply puts the link back.
+#[test]
+fn hand_made_link_drift_is_read_exactly_and_repaired() {
+    let lab = Lab::new();
+    let _wg = lab.ns.wireguard_go("wg0");
+    lab.expect("apply", 0);
+    let planned = lab
+        .ns
+        .run_ok(&["ip", "-4", "-o", "addr", "show", "dev", "wg0"]);
+    let planned = planned
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .expect("an IPv4 address on wg0")
+        .to_string();
+    for cmd in [
+        vec!["ip", "link", "set", "dev", "wg0", "mtu", "1300"],
+        // Added first: removing a link's last IPv4 address flushes every route through it.
+        vec!["ip", "addr", "add", "10.99.0.1/24", "dev", "wg0"],
+        vec!["ip", "addr", "del", &planned, "dev", "wg0"],
+        vec![
+            "ip",
+            "route",
+            "add",
+            "10.98.0.0/24",
+            "dev",
+            "wg0",
+            "proto",
+            "102",
+            "table",
+            "100",
+        ],
+        vec![
+            "ip",
+            "route",
+            "add",
+            "10.97.0.0/24",
+            "dev",
+            "wg0",
+            "proto",
+            "static",
+        ],
+    ] {
+        lab.ns.run_ok(&cmd);
+    }
+    let drift = Lab::change_lines(&lab.expect("plan", 1));
+    assert_eq!(
+        drift,
+        vec![
+            "~ mtu 1300 -> 1420".to_string(),
+            format!("+ address {planned}; - address 10.99.0.1/24"),
+        ],
+        "routes of another protocol or table are not fabric's"
+    );
+    lab.expect("apply", 0);
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+    let other_table = lab.ns.run_ok(&["ip", "route", "show", "table", "100"]);
+    assert!(
+        other_table.contains("10.98.0.0/24"),
+        "left alone: {other_table}"
+    );
+
+    // The only address replaced by another in the same subnet: the old one has to go first
+    // (it is the primary), which flushes the link's routes; fabric's come back in the same apply.
+    let same_subnet = format!("{}.99/24", planned.rsplit_once('.').expect("dotted").0);
+    // (Made without ever leaving the link address-less, so its routes stay.)
+    for cmd in [
+        ["ip", "addr", "add", "10.99.0.1/24", "dev", "wg0"],
+        ["ip", "addr", "del", &planned, "dev", "wg0"],
+        ["ip", "addr", "add", &same_subnet, "dev", "wg0"],
+        ["ip", "addr", "del", "10.99.0.1/24", "dev", "wg0"],
+    ] {
+        lab.ns.run_ok(&cmd);
+    }
+    let drift = Lab::change_lines(&lab.expect("plan", 1));
+    assert_eq!(
+        drift,
+        vec![format!("+ address {planned}; - address {same_subnet}")]
+    );
+    lab.expect("apply", 0);
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+
+    // Link down also drops the routes through it; both come back.
+    lab.ns.run_ok(&["ip", "link", "set", "dev", "wg0", "down"]);
+    let drift = Lab::change_lines(&lab.expect("plan", 1));
+    assert_eq!(drift[0], "~ link down -> up", "{drift:#?}");
+    assert!(
+        drift.len() > 1 && drift[1..].iter().all(|l| l.starts_with("+ route ")),
+        "{drift:#?}"
+    );
+    lab.expect("apply", 0);
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+}

@@ -16,6 +16,7 @@ pub mod ip;
 pub mod kernel;
 pub mod model;
 pub mod node;
+pub mod rtnl;
 pub mod uapi;
 pub mod userspace;
 

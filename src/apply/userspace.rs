@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use defguard_wireguard_rs::host::Host;
 use defguard_wireguard_rs::key::Key;
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 
 use super::backend::WgBackend;
 use super::ip;
@@ -216,11 +216,27 @@ pub(super) fn apply_link_changes(ifname: &Ifname, changes: &[WgChange]) -> anyho
         match change {
             WgChange::SetMtu { to, .. } => ip::set_mtu(name, *to)?,
             WgChange::SetAddress { remove, add } => {
+                // The new address goes first, so the link never loses its last IPv4 address
+                // (which flushes every route through it, the operator's too) — unless it shares
+                // a subnet with an old one: removing a primary address takes the secondaries
+                // of its subnet with it. Fabric's own routes are put back either way.
+                let routes = |name| ip::read(name).map(|l| l.map(|l| l.routes).unwrap_or_default());
+                let before = routes(name)?;
+                let apart =
+                    |a: &Ipv4Net, r: &Ipv4Net| !a.contains(&r.addr()) && !r.contains(&a.addr());
+                let add_first = add.is_some_and(|a| remove.iter().all(|r| apart(&a, r)));
+                if add_first && let Some(a) = add {
+                    ip::add_address(name, *a)?;
+                }
                 for r in remove {
                     ip::del_address(name, *r)?;
                 }
-                if let Some(a) = add {
+                if !add_first && let Some(a) = add {
                     ip::add_address(name, *a)?;
+                }
+                let after = routes(name)?;
+                for r in before.iter().filter(|r| !after.contains(r)) {
+                    ip::replace_route(name, *r)?;
                 }
             }
             WgChange::LinkUp => ip::set_up(name)?,
