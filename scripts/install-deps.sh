@@ -7,9 +7,10 @@ set -euo pipefail
 # Debian packages the test suite uses (wireguard-go + wireguard-tools: the kernel here has no
 # WireGuard module; iproute2/iputils-ping: namespaces, veth, ping across tunnels; nftables:
 # loss injection; bind9-dnsutils/dnsperf/unbound: DNS tests and the unbound baseline;
-# qemu-system-x86/busybox/kmod/xz-utils: the guest that runs the kernel WireGuard tests).
+# qemu-system-x86/busybox/kmod/xz-utils: the guest that runs the kernel WireGuard tests;
+# curl: scraping `fabric serve --metrics` inside a lab namespace).
 APT_PACKAGES=(wireguard-go wireguard-tools iproute2 iputils-ping nftables bind9-dnsutils dnsperf unbound
-  qemu-system-x86 busybox kmod xz-utils)
+  qemu-system-x86 busybox kmod xz-utils curl)
 # The guest kernel for tests/apply_kernel.rs: Debian's linux-image-amd64 (it has the wireguard,
 # 9p and overlay modules), unpacked here, not installed: nothing on this machine changes.
 GUEST_KERNEL_DIR=/var/cache/fabric-test/guest-kernel

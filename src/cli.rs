@@ -154,6 +154,10 @@ pub enum Command {
         /// certificate against [default: SECRETS/ca/fabric-ca.crt].
         #[arg(long)]
         fabric_ca: Option<PathBuf>,
+        /// Serve Prometheus metrics (plain HTTP, `GET /metrics`) on this address, e.g.
+        /// 127.0.0.1:9586 or VPS01's wg0 address. No secrets in it; off by default.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
     },
     /// RouterOS hubs over REST (`push`).
     Hub {

@@ -171,6 +171,7 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
             no_agent_api,
             routeros_credentials,
             fabric_ca,
+            metrics,
         } => {
             if let Err(e) =
                 fabric::daemon::load::load(&topology.topology, &secrets.dir_for(&topology))
@@ -192,6 +193,7 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 routeros_credentials: routeros_credentials
                     .unwrap_or_else(|| opts.secrets.join("routeros")),
                 fabric_ca: fabric_ca.unwrap_or_else(|| opts.secrets.join("ca/fabric-ca.crt")),
+                metrics,
             };
             serve(opts, wiring)?;
         }
@@ -230,6 +232,7 @@ struct ServeWiring {
     agent_api: Option<Option<std::net::SocketAddr>>,
     routeros_credentials: std::path::PathBuf,
     fabric_ca: std::path::PathBuf,
+    metrics: Option<std::net::SocketAddr>,
 }
 
 /// The port agents long-poll on by default.
@@ -281,6 +284,14 @@ fn serve(opts: fabric::daemon::ServeOptions, wiring: ServeWiring) -> anyhow::Res
             shutdown.clone(),
         ));
     }
+    let metrics = match wiring.metrics {
+        Some(addr) => Some(
+            runtime
+                .block_on(tokio::net::TcpListener::bind(addr))
+                .with_context(|| format!("binding the metrics listener on {addr}"))?,
+        ),
+        None => None,
+    };
     let plugins = fabric::daemon::Plugins {
         backend: std::sync::Arc::new(std::sync::Mutex::new(backend)),
         fencer: Box::new(fabric::daemon::rest_fencer::RestFencer {
@@ -294,6 +305,7 @@ fn serve(opts: fabric::daemon::ServeOptions, wiring: ServeWiring) -> anyhow::Res
         published,
         apply_lock: true,
         routeros_rest: Some(wiring.routeros_credentials),
+        metrics,
     };
     let result = runtime.block_on(fabric::daemon::run(opts, plugins, shutdown.clone()));
     shutdown.cancel();

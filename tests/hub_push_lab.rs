@@ -18,6 +18,17 @@ use fabric::model::PrivateKey;
 use support::netns::poll_until;
 use support::serve_lab::{Lab, ONE_LAB, text};
 
+/// Where the daemon serves metrics: loopback inside vps01's namespace.
+const METRICS: &str = "127.0.0.1:9586";
+
+/// `GET /metrics` from inside vps01's namespace.
+fn scrape(lab: &Lab) -> String {
+    let url = format!("http://{METRICS}/metrics");
+    let out = lab.exec("vps01", &["curl", "-sS", "--max-time", "5", &url]);
+    assert!(out.status.success(), "curl: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
 fn wg_peers(lab: &Lab, node: &str) -> String {
     text(&lab.exec(node, &["wg", "show", "wg0", "peers"]).stdout)
 }
@@ -30,6 +41,8 @@ fn added_spoke_is_pushed_to_the_standby_hub_on_sighup_and_status_shows_sstp_usag
     lab.serve_args = vec![
         "--routeros-credentials".into(),
         root.join("rest").to_string_lossy().into_owned(),
+        "--metrics".into(),
+        METRICS.into(),
     ];
     lab.start_serve();
 
@@ -75,6 +88,25 @@ fn added_spoke_is_pushed_to_the_standby_hub_on_sighup_and_status_shows_sstp_usag
         "{status}"
     );
     eprintln!("{status}");
+
+    // The same facts as Prometheus metrics (vps01's loopback, inside its namespace).
+    let metrics = scrape(&lab);
+    for (series, value) in [
+        ("fabric_hub_push_ok{hub=\"chr01\"}", "1"),
+        ("fabric_hub_push_ok{hub=\"chr02\"}", "1"),
+        ("fabric_sstp_hub_reachable{hub=\"chr01\"}", "1"),
+        ("fabric_sstp_hub_sessions{hub=\"chr01\"}", "3"),
+        ("fabric_sstp_hub_sessions{hub=\"chr02\"}", "0"),
+        ("fabric_sstp_client_hubs{client=\"client-a-hq\"}", "1"),
+        ("fabric_sstp_client_hubs{client=\"client-b\"}", "1"),
+        ("fabric_layout{layout=\"primary\"}", "1"),
+        ("fabric_last_apply_success", "1"),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == format!("{series} {value}")),
+            "{series} {value} not in\n{metrics}"
+        );
+    }
 
     // A new spoke on wg0 (it keeps its own key: only the public key is in the topology).
     let key = PrivateKey::generate().public_key().to_base64();

@@ -15,8 +15,15 @@ use tokio_util::sync::CancellationToken;
 #[serde(tag = "cmd", rename_all = "lowercase")]
 pub enum Request {
     Status,
-    Failover { to: String, dry_run: bool },
-    Failback { dry_run: bool },
+    /// The Prometheus text of `fabric serve --metrics` ([`super::metrics`]).
+    Metrics,
+    Failover {
+        to: String,
+        dry_run: bool,
+    },
+    Failback {
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -69,6 +69,14 @@ pub struct Counters {
     pub bad_rounds: u64,
     /// Bad results per signal.
     pub bad_signals: BTreeMap<&'static str, u64>,
+    /// Applies of a layout to the controller's own interfaces, and how many failed.
+    pub applies: u64,
+    pub apply_failures: u64,
+    /// Whether the last apply succeeded (`None` before the first).
+    pub last_apply_ok: Option<bool>,
+    pub fence_failures: u64,
+    /// SIGHUP reloads that were refused or failed (the old topology kept running).
+    pub reload_failures: u64,
 }
 
 impl Decider {
@@ -81,6 +89,15 @@ impl Decider {
     }
 
     async fn apply_local(&mut self, layout: &str) -> anyhow::Result<Vec<InterfaceReport>> {
+        let result = self.apply_layout(layout).await;
+        let c = &mut self.counters;
+        c.applies += 1;
+        c.apply_failures += u64::from(result.is_err());
+        c.last_apply_ok = Some(result.is_ok());
+        result
+    }
+
+    async fn apply_layout(&mut self, layout: &str) -> anyhow::Result<Vec<InterfaceReport>> {
         let plan = self.loaded.plan(layout)?;
         let own = self.loaded.own_plan(&plan)?;
         let names = node::peer_names(&plan);
@@ -162,6 +179,7 @@ impl Decider {
                     let result = self.fencer.fence(node, &self.loaded);
                     if let Err(e) = &result {
                         tracing::error!(node, error = %format!("{e:#}"), "fence failed");
+                        self.counters.fence_failures += 1;
                     }
                     let epoch = self.state.epoch;
                     audit::append(
@@ -208,6 +226,14 @@ impl Decider {
                 return Response {
                     ok: true,
                     text: self.status(now),
+                };
+            }
+            Request::Metrics => {
+                let mut e = super::metrics::Exposition::default();
+                super::metrics::decider_metrics(self, now, &mut e);
+                return Response {
+                    ok: true,
+                    text: e.text(),
                 };
             }
             Request::Failover { to, dry_run } => (Input::FailoverTo(to), dry_run),

@@ -81,8 +81,17 @@ pub struct HubSync {
     reported: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>,
     /// One push at a time per hub.
     locks: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// The last outcome per hub, for `fabric status`.
-    outcomes: Arc<Mutex<BTreeMap<String, (Instant, String)>>>,
+    /// The last outcome per hub, for `fabric status` and metrics.
+    outcomes: Arc<Mutex<BTreeMap<String, PushOutcome>>>,
+}
+
+/// The last push (or verification) of one hub.
+#[derive(Debug, Clone)]
+pub struct PushOutcome {
+    pub at: Instant,
+    /// In step with the layout: pushed or verified, with no conflict left.
+    pub ok: bool,
+    pub text: String,
 }
 
 impl HubSync {
@@ -189,7 +198,8 @@ impl HubSync {
                     BTreeMap::new()
                 });
                 let start = Instant::now();
-                let text = match push::push_remembering(&client, &desired, &remembered, false).await
+                let (ok, text) = match push::push_remembering(&client, &desired, &remembered, false)
+                    .await
                 {
                     Ok(o) => {
                         let all = problems
@@ -230,22 +240,28 @@ impl HubSync {
                                 "hub pushed"
                             );
                         }
-                        format!(
+                        let text = format!(
                             "pushed {} operation(s), {} conflict(s), {} warning(s) for layout {layout} ({why})",
                             o.done,
                             o.diff.conflicts.len(),
                             o.diff.warnings.len()
-                        )
+                        );
+                        (o.diff.conflicts.is_empty(), text)
                     }
                     Err(e) => {
                         warn!(node, url, why, error = %e, "hub push failed (retried on the next reconcile)");
-                        format!("push failed for layout {layout} ({why}): {e}")
+                        (
+                            false,
+                            format!("push failed for layout {layout} ({why}): {e}"),
+                        )
                     }
                 };
-                outcomes
-                    .lock()
-                    .expect("not poisoned")
-                    .insert(node, (Instant::now(), text));
+                let outcome = PushOutcome {
+                    at: Instant::now(),
+                    ok,
+                    text,
+                };
+                outcomes.lock().expect("not poisoned").insert(node, outcome);
             });
         }
     }
@@ -254,10 +270,20 @@ impl HubSync {
     /// every reconcile).
     fn record(&self, node: &str, text: String) {
         let mut outcomes = self.outcomes.lock().expect("not poisoned");
-        if outcomes.get(node).is_none_or(|(_, old)| *old != text) {
+        if outcomes.get(node).is_none_or(|old| old.text != text) {
             warn!(node, "hub push: {text}");
         }
-        outcomes.insert(node.to_string(), (Instant::now(), text));
+        let outcome = PushOutcome {
+            at: Instant::now(),
+            ok: false,
+            text,
+        };
+        outcomes.insert(node.to_string(), outcome);
+    }
+
+    /// The last outcome per hub.
+    pub fn outcomes(&self) -> BTreeMap<String, PushOutcome> {
+        self.outcomes.lock().expect("not poisoned").clone()
     }
 
     /// `hub push <node>: <outcome> (<age> ago)` lines for `fabric status`.
@@ -266,10 +292,11 @@ impl HubSync {
             .lock()
             .expect("not poisoned")
             .iter()
-            .map(|(node, (at, text))| {
+            .map(|(node, o)| {
                 format!(
-                    "hub push {node}: {text}, {:.1} s ago\n",
-                    now.saturating_duration_since(*at).as_secs_f64()
+                    "hub push {node}: {}, {:.1} s ago\n",
+                    o.text,
+                    now.saturating_duration_since(o.at).as_secs_f64()
                 )
             })
             .collect()

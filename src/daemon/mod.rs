@@ -17,6 +17,7 @@ pub mod control;
 pub mod decider;
 pub mod hub_sync;
 pub mod load;
+pub mod metrics;
 pub mod monitor;
 pub mod notify;
 pub mod probe;
@@ -71,6 +72,8 @@ pub struct Plugins {
     /// RouterOS REST credentials (`<node>.crt`, `<node>.password`): when set, hub pushes and
     /// the SSTP session poll run ([`rest_side`]).
     pub routeros_rest: Option<PathBuf>,
+    /// Where `GET /metrics` is served ([`metrics`]), when at all.
+    pub metrics: Option<tokio::net::TcpListener>,
 }
 
 /// Runs until SIGTERM/SIGINT or `shutdown`.
@@ -166,6 +169,10 @@ pub async fn run(
 
     let listener = control::bind(&opts.control)?;
     let (calls_tx, mut calls) = mpsc::channel(8);
+    if let Some(listener) = plugins.metrics {
+        info!(listen = ?listener.local_addr().ok(), "metrics served");
+        tasks.spawn(metrics::serve(listener, calls_tx.clone(), shutdown.clone()));
+    }
     tasks.spawn(control::serve(listener, calls_tx, shutdown.clone()));
     let (rounds_tx, mut rounds) = mpsc::channel(2);
     tasks.spawn(monitor::run(
@@ -232,10 +239,16 @@ pub async fn run(
                 rest.decided(&decider, &before);
             }
             Some((req, reply)) = calls.recv() => {
-                let (before, status) = (decider.state.layout.clone(), req == control::Request::Status);
+                let (before, kind) = (decider.state.layout.clone(), req.clone());
                 let mut answer = decider.control(req, Instant::now()).await;
-                if status {
-                    answer.text.push_str(&rest.status(&decider, Instant::now()));
+                match kind {
+                    control::Request::Status => {
+                        answer.text.push_str(&rest.status(&decider, Instant::now()));
+                    }
+                    control::Request::Metrics => {
+                        answer.text.push_str(&rest.metrics(&decider, Instant::now()));
+                    }
+                    _ => {}
                 }
                 rest.decided(&decider, &before);
                 let _ = reply.send(answer);
@@ -264,11 +277,13 @@ async fn reload(decider: &mut Decider, opts: &ServeOptions) {
         Ok(l) => l,
         Err(e) => {
             warn!(error = %format!("{e:#}"), "reload failed; keeping the old topology");
+            decider.counters.reload_failures += 1;
             return;
         }
     };
     if let Err(e) = loaded.layout(&decider.state.layout) {
         warn!(error = %format!("{e:#}"), "reload refused: the current layout would be gone");
+        decider.counters.reload_failures += 1;
         return;
     }
     let old = std::mem::replace(&mut decider.loaded, loaded);
@@ -285,6 +300,7 @@ async fn reload(decider: &mut Decider, opts: &ServeOptions) {
         Err(e) => {
             warn!(error = %format!("{e:#}"), "reload: applying failed; keeping the old topology");
             decider.loaded = old;
+            decider.counters.reload_failures += 1;
         }
     }
 }

@@ -69,6 +69,17 @@ impl RestSide {
         }
     }
 
+    /// Metric families for `fabric serve --metrics` (none without REST credentials).
+    pub fn metrics(&self, d: &Decider, now: Instant) -> String {
+        let Some(s) = &self.sync else {
+            return String::new();
+        };
+        let mut e = super::metrics::Exposition::default();
+        super::metrics::hub_push_metrics(&s.outcomes(), now, &mut e);
+        super::metrics::sstp_metrics(&d.loaded.topology, &self.seen, &mut e);
+        e.text()
+    }
+
     /// Lines appended to `fabric status`.
     pub fn status(&self, d: &Decider, now: Instant) -> String {
         let Some(s) = &self.sync else {

@@ -23,6 +23,8 @@ struct Harness {
     published: watch::Receiver<Published>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// Where `GET /metrics` is served (loopback, a free port).
+    metrics: std::net::SocketAddr,
 }
 
 fn start(dir: tempfile::TempDir, backend: SharedBackend) -> Harness {
@@ -57,6 +59,9 @@ fn start_with(
         epoch: 0,
         layout: String::new(),
     });
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let metrics = std_listener.local_addr().unwrap();
     let plugins = Plugins {
         backend: backend.clone(),
         fencer,
@@ -64,6 +69,7 @@ fn start_with(
         published: tx,
         apply_lock: false,
         routeros_rest: None,
+        metrics: Some(tokio::net::TcpListener::from_std(std_listener).unwrap()),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run(opts.clone(), plugins, shutdown.clone()));
@@ -75,6 +81,7 @@ fn start_with(
         published,
         shutdown,
         task,
+        metrics,
     }
 }
 
@@ -93,6 +100,25 @@ impl Harness {
         })
         .await
         .unwrap()
+    }
+
+    /// `GET path` on the metrics listener: (status line, body).
+    async fn scrape(&self, path: &str) -> (String, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(self.metrics).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: fabric\r\nConnection: close\r\n\r\n");
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let mut text = String::new();
+        tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut text))
+            .await
+            .expect("metrics answered within 5 s")
+            .unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+        assert!(
+            head.contains("content-type: text/plain; version=0.0.4"),
+            "{head}"
+        );
+        (head.lines().next().unwrap().to_string(), body.to_string())
     }
 
     async fn wait_published(&mut self, epoch: u64, layout: &str) -> Duration {
@@ -330,5 +356,80 @@ async fn killed_between_persist_and_apply_restart_converges_on_the_persisted_epo
         status.contains("epoch 1") && status.contains("failed over"),
         "{status}"
     );
+    h.stop().await;
+}
+
+/// The value of the sample `name{labels}` (exact text before the value) in an exposition.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_health_rounds_failover_and_failback() {
+    let mut h = start(tempfile::tempdir().unwrap(), fake_backend());
+    h.wait_published(0, "primary").await;
+    let (status, body) = h.scrape("/metrics").await;
+    assert!(status.contains("200"), "{status}");
+    for (series, value) in [
+        ("fabric_epoch", 0.0),
+        ("fabric_layout{layout=\"primary\"}", 1.0),
+        ("fabric_layout{layout=\"chr02\"}", 0.0),
+        ("fabric_phase{phase=\"healthy\"}", 1.0),
+        ("fabric_last_apply_success", 1.0),
+        ("fabric_apply_failures_total", 0.0),
+        ("fabric_decisions_total", 0.0),
+    ] {
+        assert_eq!(sample(&body, series), Some(value), "{series} in\n{body}");
+    }
+    // Every family is announced with HELP and TYPE before its samples.
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let name = line.split(['{', ' ']).next().unwrap();
+        assert!(
+            body.contains(&format!("# TYPE {name} ")),
+            "{name} has no TYPE"
+        );
+    }
+
+    h.tunnel.set(Signal::Bad);
+    h.wait_published(1, "chr02").await;
+    let (_, body) = h.scrape("/metrics").await;
+    assert_eq!(sample(&body, "fabric_epoch"), Some(1.0), "{body}");
+    assert_eq!(sample(&body, "fabric_layout{layout=\"chr02\"}"), Some(1.0));
+    assert_eq!(
+        sample(&body, "fabric_phase{phase=\"failed_over\"}"),
+        Some(1.0)
+    );
+    assert_eq!(sample(&body, "fabric_decisions_total"), Some(1.0));
+    assert_eq!(
+        sample(&body, "fabric_signal{signal=\"tunnel\"}"),
+        Some(-1.0)
+    );
+    assert!(sample(&body, "fabric_signal_bad_total{signal=\"tunnel\"}") >= Some(1.0));
+    let rounds = sample(&body, "fabric_health_rounds_total").unwrap();
+    assert!(sample(&body, "fabric_health_bad_rounds_total").unwrap() >= 1.0 && rounds >= 1.0);
+    assert!(
+        sample(&body, "fabric_applies_total").unwrap() >= 2.0,
+        "{body}"
+    );
+    assert!(sample(&body, "fabric_health_last_round_age_seconds").unwrap() < 5.0);
+
+    h.tunnel.set(Signal::Good);
+    assert!(h.request(Request::Failback { dry_run: false }).await.ok);
+    h.wait_published(2, "primary").await;
+    let (_, body) = h.scrape("/metrics").await;
+    assert_eq!(
+        sample(&body, "fabric_phase{phase=\"healthy\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(sample(&body, "fabric_decisions_total"), Some(2.0));
+    assert_eq!(
+        sample(&body, "fabric_layout{layout=\"primary\"}"),
+        Some(1.0)
+    );
+
+    let (status, _) = h.scrape("/other").await;
+    assert!(status.contains("404"), "{status}");
     h.stop().await;
 }
