@@ -187,6 +187,7 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 dns_listen,
                 dns: !no_dns,
                 udp_sockets,
+                reconcile_every: fabric::daemon::RECONCILE_EVERY,
             };
             let wiring = ServeWiring {
                 agent_api: (!no_agent_api).then_some(agent_api),

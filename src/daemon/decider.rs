@@ -74,6 +74,10 @@ pub struct Counters {
     pub apply_failures: u64,
     /// Whether the last apply succeeded (`None` before the first).
     pub last_apply_ok: Option<bool>,
+    /// Interface changes made by applies, and those the periodic reconcile made: drift from
+    /// outside fabric (a hand-made `wg set`, a restarted wireguard-go) that it repaired.
+    pub apply_changes: u64,
+    pub drift_repaired: u64,
     pub fence_failures: u64,
     /// SIGHUP reloads that were refused or failed (the old topology kept running).
     pub reload_failures: u64,
@@ -94,6 +98,9 @@ impl Decider {
         c.applies += 1;
         c.apply_failures += u64::from(result.is_err());
         c.last_apply_ok = Some(result.is_ok());
+        if let Ok(reports) = &result {
+            c.apply_changes += reports.iter().map(|r| r.changes.len() as u64).sum::<u64>();
+        }
         result
     }
 

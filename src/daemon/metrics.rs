@@ -180,6 +180,18 @@ pub fn decider_metrics(d: &Decider, now: Instant, out: &mut Exposition) {
         .sample("fabric_last_apply_success", &[], f64::from(ok));
     }
     out.family(
+        "fabric_apply_changes_total",
+        "counter",
+        "Interface changes (peers, addresses, routes, ...) made by applies since the daemon started.",
+    )
+    .sample("fabric_apply_changes_total", &[], c.apply_changes as f64);
+    out.family(
+        "fabric_drift_repaired_total",
+        "counter",
+        "Changes the periodic reconcile had to make: drift made outside fabric, repaired.",
+    )
+    .sample("fabric_drift_repaired_total", &[], c.drift_repaired as f64);
+    out.family(
         "fabric_fence_failures_total",
         "counter",
         "Fencing actions (disabling the old hub) that failed.",

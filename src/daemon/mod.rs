@@ -57,6 +57,9 @@ pub struct ServeOptions {
     pub dns_listen: Vec<SocketAddr>,
     pub dns: bool,
     pub udp_sockets: usize,
+    /// How often the layout is re-applied to repair drift (and hubs re-verified):
+    /// [`RECONCILE_EVERY`] in service.
+    pub reconcile_every: Duration,
 }
 
 /// What the caller plugs in: the WireGuard backend, the fencer, the probe factory, and the
@@ -212,7 +215,7 @@ pub async fn run(
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut heartbeat = tokio::time::interval(Duration::from_millis(500));
-    let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
+    let mut reconcile = tokio::time::interval(opts.reconcile_every);
     reconcile.reset();
     loop {
         alive.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -226,8 +229,12 @@ pub async fn run(
             }
             _ = heartbeat.tick() => {}
             _ = reconcile.tick() => {
-                if let Err(e) = decider.reconcile().await {
-                    error!(error = %format!("{e:#}"), "periodic reconcile failed");
+                match decider.reconcile().await {
+                    Ok(reports) => {
+                        let n: usize = reports.iter().map(|r| r.changes.len()).sum();
+                        decider.counters.drift_repaired += n as u64;
+                    }
+                    Err(e) => error!(error = %format!("{e:#}"), "periodic reconcile failed"),
                 }
                 rest.periodic(&decider);
             }

@@ -36,6 +36,15 @@ fn start_with(
     backend: SharedBackend,
     fencer: Box<dyn decider::Fencer>,
 ) -> Harness {
+    start_full(dir, backend, fencer, RECONCILE_EVERY)
+}
+
+fn start_full(
+    dir: tempfile::TempDir,
+    backend: SharedBackend,
+    fencer: Box<dyn decider::Fencer>,
+    reconcile_every: Duration,
+) -> Harness {
     let topology = dir.path().join("topology.yaml");
     if !topology.exists() {
         std::fs::write(&topology, TOPOLOGY).unwrap();
@@ -52,6 +61,7 @@ fn start_with(
         dns_listen: vec![],
         dns: false,
         udp_sockets: 1,
+        reconcile_every,
     };
     let tunnel = FakeProbe::new("tunnel", Signal::Good);
     let fake = tunnel.clone();
@@ -431,5 +441,51 @@ async fn metrics_follow_health_rounds_failover_and_failback() {
 
     let (status, _) = h.scrape("/other").await;
     assert!(status.contains("404"), "{status}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_made_by_hand_is_repaired_by_the_periodic_reconcile_and_counted() {
+    let backend = fake_backend();
+    let h = start_full(
+        tempfile::tempdir().unwrap(),
+        backend.clone(),
+        Box::new(decider::LogFencer),
+        Duration::from_millis(200),
+    );
+    let mut published = h.published.clone();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        published.wait_for(|p| p.layout == "primary"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let wg0: crate::model::Ifname = "wg0".parse().unwrap();
+    let peers = || backend.lock().unwrap().read(&wg0).unwrap().peers;
+    let victim = peers()[0].public_key;
+    backend
+        .lock()
+        .unwrap()
+        .apply(
+            &wg0,
+            &[crate::apply::WgChange::RemovePeer {
+                public_key: victim,
+                node: None,
+            }],
+        )
+        .unwrap();
+    assert!(!peers().iter().any(|p| p.public_key == victim));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let repaired = loop {
+        let (_, body) = h.scrape("/metrics").await;
+        let n = sample(&body, "fabric_drift_repaired_total").unwrap();
+        if n >= 1.0 || Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(repaired, 1.0, "one peer put back");
+    assert!(peers().iter().any(|p| p.public_key == victim));
     h.stop().await;
 }
