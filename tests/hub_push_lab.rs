@@ -107,6 +107,15 @@ fn added_spoke_is_pushed_to_the_standby_hub_on_sighup_and_status_shows_sstp_usag
             "{series} {value} not in\n{metrics}"
         );
     }
+    // The ICMP probes through the tunnel and over the underlay report their round trip.
+    for signal in ["tunnel", "underlay"] {
+        let series = format!("fabric_probe_rtt_seconds{{signal=\"{signal}\"}} ");
+        let rtt: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series)?.parse().ok())
+            .unwrap_or_else(|| panic!("{series} not in\n{metrics}"));
+        assert!(rtt > 0.0 && rtt < 0.3, "{series}{rtt}");
+    }
 
     // A new spoke on wg0 (it keeps its own key: only the public key is in the topology).
     let key = PrivateKey::generate().public_key().to_base64();

@@ -346,6 +346,14 @@ impl Decider {
             for (name, why) in &obs.details {
                 out.push_str(&format!("  {name}: {why}\n"));
             }
+            if !obs.rtts.is_empty() {
+                let rtts: Vec<String> = obs
+                    .rtts
+                    .iter()
+                    .map(|(name, rtt)| format!("{name} {:.2} ms", rtt.as_secs_f64() * 1e3))
+                    .collect();
+                out.push_str(&format!("  round trip: {}\n", rtts.join(", ")));
+            }
         }
         let c = &self.counters;
         out.push_str(&format!(

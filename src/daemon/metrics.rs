@@ -208,6 +208,20 @@ pub fn decider_metrics(d: &Decider, now: Instant, out: &mut Exposition) {
         c.reload_failures as f64,
     );
     out.family(
+        "fabric_probe_rtt_seconds",
+        "gauge",
+        "Round-trip time of the last round's answered ICMP probes, per signal (tunnel, underlay).",
+    );
+    if let Some((_, obs)) = &d.last_round {
+        for (name, rtt) in &obs.rtts {
+            out.sample(
+                "fabric_probe_rtt_seconds",
+                &[("signal", name)],
+                rtt.as_secs_f64(),
+            );
+        }
+    }
+    out.family(
         "fabric_decisions_total",
         "counter",
         "Layout decisions (automatic and by the operator) since the daemon started.",

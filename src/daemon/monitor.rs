@@ -219,11 +219,15 @@ pub async fn run(
                 if let Some(d) = p.detail() {
                     obs.details.push((p.name(), d));
                 }
+                if let Some(rtt) = p.rtt() {
+                    obs.rtts.push((p.name(), rtt));
+                }
                 back.push(p);
             }
         }
         obs.signals.sort_by_key(|(n, _)| *n);
         obs.details.sort();
+        obs.rtts.sort();
         probes = Some(back);
         if rounds.try_send(obs).is_err() && rounds.is_closed() {
             return;

@@ -31,6 +31,10 @@ pub trait Probe: Send {
     fn detail(&self) -> Option<String> {
         None
     }
+    /// The last probe's round-trip time, when it measures one and got an answer.
+    fn rtt(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// ICMP echo to `target`: `count` requests at once, good when any reply comes back in time.
@@ -42,6 +46,8 @@ pub struct IcmpProbe {
     seq: u16,
     /// Raw socket: we set the identifier and checksum, and replies carry the IP header.
     raw: Option<u16>,
+    /// From the requests being sent to the first reply, in the last round.
+    last_rtt: Option<Duration>,
 }
 
 impl IcmpProbe {
@@ -68,6 +74,7 @@ impl IcmpProbe {
             socket,
             seq: 0,
             raw,
+            last_rtt: None,
         })
     }
 
@@ -109,7 +116,13 @@ impl Probe for IcmpProbe {
         self.name
     }
 
+    fn rtt(&self) -> Option<Duration> {
+        self.last_rtt
+    }
+
     async fn probe(&mut self, timeout: Duration) -> Signal {
+        self.last_rtt = None;
+        let started = std::time::Instant::now();
         let first = self.seq;
         let dest = SocketAddr::V4(SocketAddrV4::new(self.target, 0));
         let mut sent = 0;
@@ -147,7 +160,10 @@ impl Probe for IcmpProbe {
             }
         };
         match tokio::time::timeout(timeout, wait).await {
-            Ok(()) => Signal::Good,
+            Ok(()) => {
+                self.last_rtt = Some(started.elapsed());
+                Signal::Good
+            }
             Err(_) => Signal::Bad,
         }
     }
@@ -280,5 +296,7 @@ mod tests {
         };
         assert_eq!(p.probe(Duration::from_millis(500)).await, Signal::Good);
         assert_eq!(p.probe(Duration::from_millis(500)).await, Signal::Good);
+        let rtt = p.rtt().expect("a round trip was measured");
+        assert!(rtt < Duration::from_millis(500), "{rtt:?}");
     }
 }

@@ -38,6 +38,8 @@ pub struct Observation {
     pub signals: Vec<(&'static str, Signal)>,
     /// Why some signals are not Good, for `fabric status` only (decisions ignore it).
     pub details: Vec<(&'static str, String)>,
+    /// Round-trip times of the probes that measure one (ICMP), for status and metrics only.
+    pub rtts: Vec<(&'static str, std::time::Duration)>,
 }
 
 impl Observation {
@@ -45,6 +47,7 @@ impl Observation {
         Observation {
             signals: signals.to_vec(),
             details: Vec::new(),
+            rtts: Vec::new(),
         }
     }
 
