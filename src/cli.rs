@@ -57,12 +57,18 @@ pub enum Command {
         #[command(flatten)]
         topology: TopologyArg,
     },
-    /// Create the missing WireGuard private keys and SSTP passwords (files 0600).
+    /// Create the missing WireGuard private keys and SSTP passwords (files 0600); --rotate
+    /// replaces existing ones.
     Keys {
         #[command(flatten)]
         topology: TopologyArg,
         #[command(flatten)]
         secrets: SecretsArg,
+        /// Make a new WireGuard private key for a node (NODE: every plane; NODE.PLANE: one),
+        /// or a new password for an SSTP client router (CLIENT). The previous value stays in
+        /// `<file>.old`. Repeatable.
+        #[arg(long, value_name = "NAME")]
+        rotate: Vec<String>,
     },
     /// Render wg-quick configs, RouterOS scripts and manifest.json for one layout.
     Render {

@@ -64,13 +64,18 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 t.layouts.len()
             );
         }
-        Command::Keys { topology, secrets } => {
+        Command::Keys {
+            topology,
+            secrets,
+            rotate,
+        } => {
             let t = match topology.read()? {
                 Ok(t) => t,
                 Err(findings) => return Ok(Err(findings)),
             };
             let dir = secrets.dir_for(&topology);
-            let report = SecretsDir::new(&dir).generate_missing(&t)?;
+            let secrets_dir = SecretsDir::new(&dir);
+            let report = secrets_dir.generate_missing(&t)?;
             for path in &report.created {
                 println!("created {path}");
             }
@@ -80,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
                 report.created.len(),
                 report.present
             );
+            keys_rotate(&secrets_dir, &t, &rotate)?;
         }
         Command::Render {
             topology,
@@ -228,6 +234,43 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
 }
 
 /// How `fabric serve` is plugged together beyond [`fabric::daemon::ServeOptions`].
+/// `fabric keys --rotate`: every name is checked before anything changes, then rotated, then
+/// the steps that carry the new values to where they are used are printed.
+fn keys_rotate(
+    secrets: &SecretsDir,
+    t: &fabric::model::Topology,
+    names: &[String],
+) -> anyhow::Result<()> {
+    use fabric::shell::rotate::Target;
+    let mut targets = Vec::new();
+    for name in names {
+        for target in secrets.rotation_targets(t, name)? {
+            if !targets.contains(&target) {
+                targets.push(target); // `vps01` and `vps01.wg0` rotate wg0 once
+            }
+        }
+    }
+    for target in &targets {
+        println!("{}", secrets.rotate(target)?);
+    }
+    let wireguard = targets.iter().any(|t| matches!(t, Target::WireGuard(_)));
+    let sstp = targets.iter().any(|t| matches!(t, Target::SstpPassword(_)));
+    if wireguard {
+        println!(
+            "next: `systemctl reload fabric` on VPS01 (applies its own interfaces, pushes the \
+             RouterOS hubs); a Linux spoke needs its new wg/NODE.PLANE.key copied to it, then \
+             `fabric apply --node NODE` there (or its agent); re-render wg-quick files you hand out"
+        );
+    }
+    if sstp {
+        println!(
+            "next: `systemctl reload fabric` on VPS01 (or `fabric hub push`) sets the new \
+             password on the hubs; `fabric render` and import the client's RouterOS v6 script"
+        );
+    }
+    Ok(())
+}
+
 struct ServeWiring {
     /// `None`: no agent API; `Some(None)`: on the controller's endpoint, port 8444.
     agent_api: Option<Option<std::net::SocketAddr>>,

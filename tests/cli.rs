@@ -190,3 +190,81 @@ fn unknown_layout_is_an_operational_error() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn keys_rotate_replaces_a_node_key_and_a_password_and_the_next_render_uses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    let out_dir = dir.path().join("out");
+    let (s, o) = (secrets.to_str().unwrap(), out_dir.to_str().unwrap());
+    assert_eq!(fabric(&["keys", "--secrets", s]).status.code(), Some(0));
+    let public = |name: &str| fs::read_to_string(secrets.join(name)).unwrap();
+    let old_z640 = public("wg/z640.wg0.pub");
+    let old_password = public("sstp/client-b.password");
+    let render = || {
+        let out = fabric(&["render", "--secrets", s, "--out", o]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        fs::read_to_string(out_dir.join("wg-quick/vps01/wg0.conf")).unwrap_or_default()
+            + &fs::read_to_string(out_dir.join("routeros/chr01.rsc")).unwrap()
+    };
+    let before = render();
+    assert!(before.contains(old_z640.trim()), "z640's key is rendered");
+
+    // A bad name anywhere: nothing is rotated.
+    let refused = fabric(&[
+        "keys",
+        "--secrets",
+        s,
+        "--rotate",
+        "z640",
+        "--rotate",
+        "nosuch",
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stdout));
+    assert!(text(&refused.stderr).contains("neither a node nor an SSTP client"));
+    assert_eq!(public("wg/z640.wg0.pub"), old_z640);
+
+    let out = fabric(&[
+        "keys",
+        "--secrets",
+        s,
+        "--rotate",
+        "z640",
+        "--rotate",
+        "client-b",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("rotated WireGuard key z640.wg0: public "),
+        "{report}"
+    );
+    assert!(
+        report.contains("rotated SSTP password of client-b"),
+        "{report}"
+    );
+    assert!(
+        report.contains("next: `systemctl reload fabric`"),
+        "{report}"
+    );
+    assert!(
+        !report.contains(old_password.trim()),
+        "no secret is printed"
+    );
+    let new_z640 = public("wg/z640.wg0.pub");
+    assert_ne!(new_z640, old_z640);
+    let new_password = public("sstp/client-b.password");
+    assert_ne!(new_password, old_password);
+    assert!(
+        !report.contains(new_password.trim()),
+        "no secret is printed"
+    );
+    let new_key = public("wg/z640.wg0.key");
+    assert!(
+        !report.contains(new_key.trim()),
+        "no private key is printed"
+    );
+    assert_eq!(mode(&secrets.join("wg/z640.wg0.key.old")), 0o600);
+    let after = render();
+    assert!(after.contains(new_z640.trim()) && !after.contains(old_z640.trim()));
+}

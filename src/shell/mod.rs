@@ -4,5 +4,6 @@
 pub mod dns_service;
 pub mod hub_marks;
 pub mod output;
+pub mod rotate;
 pub mod secrets;
 pub mod topology;

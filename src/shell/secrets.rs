@@ -39,13 +39,13 @@ impl SecretsDir {
         SecretsDir { root: root.into() }
     }
 
-    fn key_path(&self, id: &KeyId) -> PathBuf {
+    pub(super) fn key_path(&self, id: &KeyId) -> PathBuf {
         self.root
             .join("wg")
             .join(format!("{}.{}.key", id.node, id.plane))
     }
 
-    fn password_path(&self, client: &str) -> PathBuf {
+    pub(super) fn password_path(&self, client: &str) -> PathBuf {
         self.root.join("sstp").join(format!("{client}.password"))
     }
 
@@ -164,7 +164,7 @@ impl SecretsDir {
     }
 
     /// The private key in `wg/<node>.<plane>.key`, or `None` when the file is missing.
-    fn read_private_key(&self, id: &KeyId) -> anyhow::Result<Option<PrivateKey>> {
+    pub(super) fn read_private_key(&self, id: &KeyId) -> anyhow::Result<Option<PrivateKey>> {
         let path = self.key_path(id);
         let Some(text) = read_secret(&path)? else {
             return Ok(None);
@@ -194,7 +194,7 @@ impl SecretsDir {
     }
 
     /// Writes (or refreshes) the `.pub` file of a fabric-managed key.
-    fn write_public(&self, id: &KeyId) -> anyhow::Result<()> {
+    pub(super) fn write_public(&self, id: &KeyId) -> anyhow::Result<()> {
         let key = self
             .read_private_key(id)?
             .with_context(|| format!("{} vanished", self.key_path(id).display()))?;
@@ -365,7 +365,7 @@ pub(crate) fn random_token() -> anyhow::Result<String> {
 }
 
 /// 24 characters from [A-Za-z0-9] out of the kernel's random source.
-fn random_password() -> anyhow::Result<String> {
+pub(super) fn random_password() -> anyhow::Result<String> {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut bytes = [0u8; 64];
     fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
