@@ -258,8 +258,9 @@ fn keys_rotate(
     if wireguard {
         println!(
             "next: `systemctl reload fabric` on VPS01 (applies its own interfaces, pushes the \
-             RouterOS hubs); a Linux spoke needs its new wg/NODE.PLANE.key copied to it, then \
-             `fabric apply --node NODE` there (or its agent); re-render wg-quick files you hand out"
+             RouterOS hubs); a rotated Linux node gets its new wg/NODE.PLANE.key, and every Linux \
+             node that peers with it the new .pub, then `fabric apply --node NODE` there (or an \
+             agent restart); macOS/iOS peers get a re-rendered wg-quick file"
         );
     }
     if sstp {
