@@ -250,6 +250,17 @@ fn added_spoke_is_pushed_to_the_standby_hub_on_sighup_and_status_shows_sstp_usag
     }
     assert_eq!(warning(&lab), 1, "{}", lab.log_text());
     assert!(rest.ppp_secret("client-c").is_none());
+    let in_step = |lab: &Lab| {
+        scrape(lab).lines().find_map(|l| {
+            l.strip_prefix("fabric_hub_push_ok{hub=\"chr02\"} ")
+                .map(str::to_string)
+        })
+    };
+    assert_eq!(
+        in_step(&lab).as_deref(),
+        Some("0"),
+        "a client password not held"
+    );
 
     // The operator creates the password (`fabric keys` makes only what is missing), SIGHUP.
     let keys = Command::new(env!("CARGO_BIN_EXE_fabric"))
@@ -269,6 +280,13 @@ fn added_spoke_is_pushed_to_the_standby_hub_on_sighup_and_status_shows_sstp_usag
         }),
         "client-c's secret never reached chr02:\n{}",
         lab.log_text()
+    );
+    assert!(
+        poll_until(Duration::from_secs(5), Duration::from_millis(50), || {
+            in_step(&lab).as_deref() == Some("1")
+        }),
+        "chr02 in step again: {:?}",
+        in_step(&lab)
     );
     eprintln!(
         "SIGHUP → new client router's /ppp/secret on chr02's stand-in: {:.3} s",

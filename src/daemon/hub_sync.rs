@@ -89,7 +89,8 @@ pub struct HubSync {
 #[derive(Debug, Clone)]
 pub struct PushOutcome {
     pub at: Instant,
-    /// In step with the layout: pushed or verified, with no conflict left.
+    /// In step with the layout: pushed or verified, with no conflict and no warning (a
+    /// password or key the push could not set) left.
     pub ok: bool,
     pub text: String,
 }
@@ -246,7 +247,10 @@ impl HubSync {
                             o.diff.conflicts.len(),
                             o.diff.warnings.len()
                         );
-                        (o.diff.conflicts.is_empty(), text)
+                        (
+                            o.diff.conflicts.is_empty() && o.diff.warnings.is_empty(),
+                            text,
+                        )
                     }
                     Err(e) => {
                         warn!(node, url, why, error = %e, "hub push failed (retried on the next reconcile)");

@@ -238,7 +238,7 @@ pub fn hub_push_metrics(
     out.family(
         "fabric_hub_push_ok",
         "gauge",
-        "1 when the hub's last push or verification left it in step with the layout, else 0.",
+        "1 when the hub's last push or verification left it in step with the layout (no conflict, no warning), else 0.",
     );
     for (hub, o) in outcomes {
         out.sample("fabric_hub_push_ok", &[("hub", hub)], f64::from(o.ok));
