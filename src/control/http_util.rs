@@ -1,5 +1,5 @@
-//! Small HTTP plumbing shared by fabric's servers (hyper 1, HTTP/1.1 over rustls): the accept
-//! loop with TLS handshake deadline, per-connection graceful shutdown, and JSON responses.
+//! Small HTTP plumbing shared by fabric's servers (hyper 1, HTTP/1.1, over rustls or plain):
+//! the accept loop with a connection cap and TLS handshake deadline, per-connection graceful shutdown, and JSON responses.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -54,7 +54,27 @@ pub async fn serve_tls<H, F>(
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    let acceptor = TlsAcceptor::from(tls);
+    serve(listener, Some(TlsAcceptor::from(tls)), shutdown, handler).await
+}
+
+/// Like [`serve_tls`] on plain HTTP (read-only endpoints such as `/metrics`).
+pub async fn serve_plain<H, F>(listener: TcpListener, shutdown: CancellationToken, handler: H)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    serve(listener, None, shutdown, handler).await
+}
+
+async fn serve<H, F>(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
     let tracker = TaskTracker::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -80,38 +100,48 @@ pub async fn serve_tls<H, F>(
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
             let _slot = slot;
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, cause = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
+            let Some(acceptor) = acceptor else {
+                return serve_connection(tcp, peer, handler, shutdown).await;
             };
-            let service = hyper::service::service_fn(move |req| {
-                let f = handler(req);
-                async move { Ok::<_, Infallible>(f.await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HANDSHAKE_TIMEOUT)
-                .serve_connection(TokioIo::new(tls), service);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, cause = %e, "connection ended with an error");
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => serve_connection(tls, peer, handler, shutdown).await,
+                Ok(Err(e)) => tracing::debug!(%peer, cause = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         });
     }
     tracker.close();
     tracker.wait().await;
+}
+
+/// One HTTP/1.1 connection: headers within [`HANDSHAKE_TIMEOUT`], graceful on `shutdown`.
+async fn serve_connection<IO, H, F>(
+    io: IO,
+    peer: std::net::SocketAddr,
+    handler: H,
+    shutdown: CancellationToken,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let f = handler(req);
+        async move { Ok::<_, Infallible>(f.await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HANDSHAKE_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, cause = %e, "connection ended with an error");
+    }
 }

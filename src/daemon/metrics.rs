@@ -4,19 +4,16 @@
 //! it to localhost or the infrastructure plane). A scrape is answered by the decider loop
 //! through the same channel as the control socket, so it never races a decision.
 
-use std::convert::Infallible;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-
-use std::collections::BTreeMap;
 
 use super::control::{Call, Request};
 use super::decider::Decider;
@@ -26,7 +23,7 @@ use crate::failover::{Phase, Signal};
 use crate::model::Topology;
 use crate::routeros_rest::sstp_usage::{HubSessions, Using, usage};
 
-/// Upper bound for reading a request's headers and for the decider's answer.
+/// Upper bound for the decider's answer to a scrape.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Prometheus exposition text, one metric family at a time.
@@ -38,6 +35,11 @@ impl Exposition {
     pub fn family(&mut self, name: &str, kind: &str, help: &str) -> &mut Self {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
         self
+    }
+
+    /// A family with one unlabelled sample.
+    pub fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) -> &mut Self {
+        self.family(name, kind, help).sample(name, &[], value)
     }
 
     /// One sample of the current family.
@@ -77,22 +79,18 @@ fn signal_value(s: Signal) -> f64 {
 
 /// The decider's families: epoch, layout, phase, rounds, signals, decisions, applies.
 pub fn decider_metrics(d: &Decider, now: Instant, out: &mut Exposition) {
-    out.family(
+    out.single(
         "fabric_uptime_seconds",
         "gauge",
         "Seconds since the daemon started.",
-    )
-    .sample(
-        "fabric_uptime_seconds",
-        &[],
         secs(now.saturating_duration_since(d.started)),
     );
-    out.family(
+    out.single(
         "fabric_epoch",
         "gauge",
         "Layout epoch; every layout decision adds one.",
-    )
-    .sample("fabric_epoch", &[], d.state.epoch as f64);
+        d.state.epoch as f64,
+    );
     out.family(
         "fabric_layout",
         "gauge",
@@ -117,18 +115,18 @@ pub fn decider_metrics(d: &Decider, now: Instant, out: &mut Exposition) {
         out.sample("fabric_phase", &[("phase", p)], f64::from(p == phase));
     }
     let c = &d.counters;
-    out.family(
+    out.single(
         "fabric_health_rounds_total",
         "counter",
         "Health-check rounds of the watched hub since the daemon started.",
-    )
-    .sample("fabric_health_rounds_total", &[], c.rounds as f64);
-    out.family(
+        c.rounds as f64,
+    );
+    out.single(
         "fabric_health_bad_rounds_total",
         "counter",
         "Rounds that counted as a miss under the failover policy.",
-    )
-    .sample("fabric_health_bad_rounds_total", &[], c.bad_rounds as f64);
+        c.bad_rounds as f64,
+    );
     out.family(
         "fabric_signal_bad_total",
         "counter",
@@ -148,63 +146,55 @@ pub fn decider_metrics(d: &Decider, now: Instant, out: &mut Exposition) {
         }
     }
     if let Some((at, _)) = &d.last_round {
-        out.family(
-            "fabric_health_last_round_age_seconds",
-            "gauge",
-            "Seconds since the last health round ended (alert when it grows: the monitor is stuck).",
-        )
-        .sample(
-            "fabric_health_last_round_age_seconds",
-            &[],
-            secs(now.saturating_duration_since(*at)),
-        );
+        out.single(
+        "fabric_health_last_round_age_seconds",
+        "gauge",
+        "Seconds since the last health round ended (alert when it grows: the monitor is stuck).",
+        secs(now.saturating_duration_since(*at)),
+    );
     }
-    out.family(
+    out.single(
         "fabric_applies_total",
         "counter",
         "Applies of a layout to the controller's own interfaces since the daemon started.",
-    )
-    .sample("fabric_applies_total", &[], c.applies as f64);
-    out.family(
+        c.applies as f64,
+    );
+    out.single(
         "fabric_apply_failures_total",
         "counter",
         "Applies that failed (the periodic reconcile retries them).",
-    )
-    .sample("fabric_apply_failures_total", &[], c.apply_failures as f64);
+        c.apply_failures as f64,
+    );
     if let Some(ok) = c.last_apply_ok {
-        out.family(
+        out.single(
             "fabric_last_apply_success",
             "gauge",
             "1 when the last apply to the controller's own interfaces succeeded, else 0.",
-        )
-        .sample("fabric_last_apply_success", &[], f64::from(ok));
+            f64::from(ok),
+        );
     }
-    out.family(
+    out.single(
         "fabric_apply_changes_total",
         "counter",
         "Interface changes (peers, addresses, routes, ...) made by applies since the daemon started.",
-    )
-    .sample("fabric_apply_changes_total", &[], c.apply_changes as f64);
-    out.family(
+        c.apply_changes as f64,
+    );
+    out.single(
         "fabric_drift_repaired_total",
         "counter",
         "Changes the periodic reconcile had to make: drift made outside fabric, repaired.",
-    )
-    .sample("fabric_drift_repaired_total", &[], c.drift_repaired as f64);
-    out.family(
+        c.drift_repaired as f64,
+    );
+    out.single(
         "fabric_fence_failures_total",
         "counter",
         "Fencing actions (disabling the old hub) that failed.",
-    )
-    .sample("fabric_fence_failures_total", &[], c.fence_failures as f64);
-    out.family(
+        c.fence_failures as f64,
+    );
+    out.single(
         "fabric_reload_failures_total",
         "counter",
         "SIGHUP reloads refused or failed; the old topology kept running.",
-    )
-    .sample(
-        "fabric_reload_failures_total",
-        &[],
         c.reload_failures as f64,
     );
     out.family(
@@ -221,12 +211,12 @@ pub fn decider_metrics(d: &Decider, now: Instant, out: &mut Exposition) {
             );
         }
     }
-    out.family(
+    out.single(
         "fabric_decisions_total",
         "counter",
         "Layout decisions (automatic and by the operator) since the daemon started.",
-    )
-    .sample("fabric_decisions_total", &[], d.decisions.len() as f64);
+        d.decisions.len() as f64,
+    );
 }
 
 /// Per RouterOS hub, the last push or verification: in step (1) or not (0), and its age.
@@ -318,39 +308,17 @@ fn secs(d: Duration) -> f64 {
 
 /// Serves `GET /metrics` until `shutdown`; every scrape is a [`Request::Metrics`] call.
 pub async fn serve(listener: TcpListener, calls: mpsc::Sender<Call>, shutdown: CancellationToken) {
-    loop {
-        let (tcp, _) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let calls = calls.clone();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let calls = calls.clone();
-                async move { Ok::<_, Infallible>(answer(req.method(), req.uri().path(), calls).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(TIMEOUT)
-                .serve_connection(TokioIo::new(tcp), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.cancelled() => {}
-            }
-        });
-    }
+    crate::control::http_util::serve_plain(listener, shutdown, move |req| {
+        answer(
+            req.method().clone(),
+            req.uri().path().to_string(),
+            calls.clone(),
+        )
+    })
+    .await
 }
 
-async fn answer(method: &Method, path: &str, calls: mpsc::Sender<Call>) -> Response<Full<Bytes>> {
+async fn answer(method: Method, path: String, calls: mpsc::Sender<Call>) -> Response<Full<Bytes>> {
     let reply = |code: StatusCode, body: String| {
         Response::builder()
             .status(code)

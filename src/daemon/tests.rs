@@ -447,20 +447,13 @@ async fn metrics_follow_health_rounds_failover_and_failback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_made_by_hand_is_repaired_by_the_periodic_reconcile_and_counted() {
     let backend = fake_backend();
-    let h = start_full(
+    let mut h = start_full(
         tempfile::tempdir().unwrap(),
         backend.clone(),
         Box::new(decider::LogFencer),
         Duration::from_millis(200),
     );
-    let mut published = h.published.clone();
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        published.wait_for(|p| p.layout == "primary"),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    h.wait_published(0, "primary").await;
     let wg0: crate::model::Ifname = "wg0".parse().unwrap();
     let peers = || backend.lock().unwrap().read(&wg0).unwrap().peers;
     let victim = peers()[0].public_key;
