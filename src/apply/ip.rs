@@ -16,7 +16,7 @@ pub const CMD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The route protocol number fabric tags its routes with (`proto 102`, unassigned in
 /// /etc/iproute2/rt_protos), so it removes only routes it added.
-pub const FABRIC_PROTO: &str = "102";
+pub const FABRIC_PROTO: u8 = 102;
 
 /// The link state of one interface; `None` when there is no such link.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -90,8 +90,7 @@ pub fn run_command(cmd: &mut Command, timeout: Duration) -> anyhow::Result<Strin
 /// The link `ifname`, or `None` when it does not exist (read over rtnetlink, see
 /// [`super::rtnl`]).
 pub fn read(ifname: &str) -> anyhow::Result<Option<LinkObserved>> {
-    let proto = FABRIC_PROTO.parse().expect("a route protocol number");
-    super::rtnl::read(ifname, proto, CMD_TIMEOUT)
+    super::rtnl::read(ifname, FABRIC_PROTO, CMD_TIMEOUT)
 }
 
 pub fn set_mtu(ifname: &str, mtu: u16) -> anyhow::Result<()> {
@@ -127,21 +126,14 @@ pub fn del_address(ifname: &str, net: Ipv4Net) -> anyhow::Result<()> {
 
 /// Adds (or takes over) the route `net` through `ifname`, tagged as fabric's.
 pub fn replace_route(ifname: &str, net: Ipv4Net) -> anyhow::Result<()> {
-    let net = net.to_string();
-    let args = [
-        "route",
-        "replace",
-        &net,
-        "dev",
-        ifname,
-        "proto",
-        FABRIC_PROTO,
-    ];
+    let (net, proto) = (net.to_string(), FABRIC_PROTO.to_string());
+    let args = ["route", "replace", &net, "dev", ifname, "proto", &proto];
     run("ip", &args, CMD_TIMEOUT).map(drop)
 }
 
 pub fn del_route(ifname: &str, net: Ipv4Net) -> anyhow::Result<()> {
     let net = net.to_string();
-    let args = ["route", "del", &net, "dev", ifname, "proto", FABRIC_PROTO];
+    let proto = FABRIC_PROTO.to_string();
+    let args = ["route", "del", &net, "dev", ifname, "proto", &proto];
     run("ip", &args, CMD_TIMEOUT).map(drop)
 }

@@ -75,7 +75,8 @@ pub struct Counters {
     /// Whether the last apply succeeded (`None` before the first).
     pub last_apply_ok: Option<bool>,
     /// Interface changes made by applies, and those the periodic reconcile made: drift from
-    /// outside fabric (a hand-made `wg set`, a restarted wireguard-go) that it repaired.
+    /// outside fabric (a hand-made `wg set`, a restarted wireguard-go) or a failed apply's
+    /// retry.
     pub apply_changes: u64,
     pub drift_repaired: u64,
     pub fence_failures: u64,

@@ -182,7 +182,7 @@ pub fn decider_metrics(d: &Decider, now: Instant, out: &mut Exposition) {
     out.single(
         "fabric_drift_repaired_total",
         "counter",
-        "Changes the periodic reconcile had to make: drift made outside fabric, repaired.",
+        "Changes the periodic reconcile had to make: drift made outside fabric (or an earlier failed apply), repaired.",
         c.drift_repaired as f64,
     );
     out.single(
