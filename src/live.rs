@@ -38,11 +38,10 @@ fn live_setup(live: &LiveArgs, lock: bool) -> anyhow::Result<Result<Live, Findin
     };
     let dir = live.secrets.dir_for(&live.topology);
     let (keys, secret_values) = SecretsDir::new(&dir).load_for_node(&t, &live.node)?;
-    let mut plan = fabric::plan::plan(&t, &keys, &live.layout)?;
-    let names = fabric::apply::node::peer_names(&plan);
-    let Some(node) = plan.nodes.remove(&live.node) else {
+    let Some(node) = fabric::plan::node_plan(&t, &keys, &live.layout, &live.node)? else {
         anyhow::bail!("node {} is not in the topology", live.node);
     };
+    let names = fabric::apply::node::peer_names(&keys);
     tracing::debug!(
         load_ms = start.elapsed().as_secs_f64() * 1e3,
         "topology, secrets and plan loaded"
@@ -252,7 +251,7 @@ pub fn rest_standin(args: RestStandinArgs) -> anyhow::Result<()> {
     let secrets = args.secrets.dir_for(&args.topology);
     let (keys, _) = SecretsDir::new(&secrets).load(&t)?;
     let plan = fabric::plan::plan(&t, &keys, &args.layout)?;
-    let names = fabric::apply::node::peer_names(&plan);
+    let names = fabric::apply::node::peer_names(&keys);
     let node = plan
         .nodes
         .get(&args.node)

@@ -17,8 +17,8 @@ use anyhow::{Context, bail};
 use crate::apply::WgBackend;
 use crate::apply::model::{PeerField, WgChange};
 use crate::apply::node::{self, BackendKind, InterfaceReport};
-use crate::model::{Ifname, NodeName};
-use crate::plan::{PeerPlan, Plan};
+use crate::model::{Ifname, NodeName, Topology};
+use crate::plan::PeerPlan;
 use crate::shell::{secrets::SecretsDir, topology};
 
 /// Port of the kick datagram (discard); the packet only has to enter the tunnel.
@@ -42,12 +42,11 @@ impl super::Applier for NodeApplier {
             Err(invalid) => bail!("{invalid}"),
         };
         let (keys, secrets) = SecretsDir::new(&self.secrets).load_for_node(&t, &self.node)?;
-        let plan = crate::plan::plan(&t, &keys, layout)?;
-        let names = node::peer_names(&plan);
-        let Some(me) = plan.nodes.get(&self.node) else {
+        let Some(me) = crate::plan::node_plan(&t, &keys, layout, &self.node)? else {
             bail!("node {} is not in the topology", self.node);
         };
-        let reports = node::apply(backend.as_mut(), me, &secrets, &names)?;
+        let names = node::peer_names(&keys);
+        let reports = node::apply(backend.as_mut(), &me, &secrets, &names)?;
         let mut lines: Vec<String> = reports
             .iter()
             .flat_map(|r| r.changes.iter().map(move |c| format!("{} {c}", r.ifname)))
@@ -59,7 +58,7 @@ impl super::Applier for NodeApplier {
         }
         let kick = refresh_sessions(backend.as_mut(), &reports)?;
         for (ifname, peer) in &kick {
-            match tunnel_address(&plan, ifname.as_str(), peer) {
+            match tunnel_address(&t, ifname.as_str(), peer) {
                 Some(addr) => match send_kick(addr) {
                     Ok(()) => lines.push(format!(
                         "{ifname} handshake started with {} ({addr})",
@@ -117,13 +116,14 @@ pub fn refresh_sessions(
 }
 
 /// The peer node's own address on the plane.
-fn tunnel_address(plan: &Plan, plane: &str, peer: &PeerPlan) -> Option<Ipv4Addr> {
-    plan.nodes
+/// The peer's address on `plane` (what its interface there carries).
+fn tunnel_address(t: &Topology, plane: &str, peer: &PeerPlan) -> Option<Ipv4Addr> {
+    t.nodes
         .get(&peer.node)?
-        .interfaces
+        .memberships
         .iter()
-        .find(|i| i.plane.as_str() == plane)
-        .map(|i| i.address.addr())
+        .find(|(p, _)| p.as_str() == plane)
+        .map(|(_, m)| m.address)
 }
 
 fn send_kick(addr: Ipv4Addr) -> std::io::Result<()> {

@@ -11,7 +11,7 @@ use super::diff::diff;
 use super::model::WgChange;
 use super::userspace::UserspaceBackend;
 use crate::model::{Ifname, NodeName, Platform, PublicKey};
-use crate::plan::{NodePlan, Plan};
+use crate::plan::{KeyRing, NodePlan};
 use crate::render::Secrets;
 
 /// Which WireGuard implementation holds the node's interfaces.
@@ -41,14 +41,14 @@ pub fn backend(kind: BackendKind) -> anyhow::Result<Box<dyn WgBackend + Send>> {
     }
 }
 
-/// Every public key of the plan with its node, to name the peers a diff removes.
+/// Every public key of the topology with its node, to name the peers a diff removes.
 pub type PeerNames = BTreeMap<PublicKey, NodeName>;
 
-/// The names of every key in `plan` (each node's key on each of its interfaces).
-pub fn peer_names(plan: &Plan) -> PeerNames {
-    plan.nodes
-        .values()
-        .flat_map(|n| n.interfaces.iter().map(|i| (i.public_key, n.name.clone())))
+/// The names of every key in `keys` (each node's key on each of its planes).
+pub fn peer_names(keys: &KeyRing) -> PeerNames {
+    keys.0
+        .iter()
+        .map(|(id, key)| (*key, id.node.clone()))
         .collect()
 }
 

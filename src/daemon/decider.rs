@@ -106,9 +106,9 @@ impl Decider {
     }
 
     async fn apply_layout(&mut self, layout: &str) -> anyhow::Result<Vec<InterfaceReport>> {
-        let plan = self.loaded.plan(layout)?;
-        let own = self.loaded.own_plan(&plan)?;
-        let names = node::peer_names(&plan);
+        let own = self.loaded.own_plan(layout)?;
+        let targets = monitor::targets(&self.loaded.topology, Some(&own), &self.loaded.policy);
+        let names = node::peer_names(&self.loaded.keys);
         let secrets = self.loaded.secrets.clone();
         let backend = self.backend.clone();
         let start = Instant::now();
@@ -129,8 +129,7 @@ impl Decider {
             apply_ms = start.elapsed().as_secs_f64() * 1e3,
             "applied layout to own interfaces"
         );
-        let t = monitor::targets(&self.loaded.topology, &plan, &self.loaded.policy);
-        publish(&self.targets, t);
+        publish(&self.targets, targets);
         if let Some(zone) = &self.zone {
             let l = self.loaded.layout(layout)?;
             let z = crate::plan::dns::zone(&self.loaded.topology, l);
@@ -289,9 +288,8 @@ impl Decider {
             let Action::ApplyLocal { layout } = a else {
                 continue;
             };
-            let plan = self.loaded.plan(layout)?;
-            let own = self.loaded.own_plan(&plan)?;
-            let names = node::peer_names(&plan);
+            let own = self.loaded.own_plan(layout)?;
+            let names = node::peer_names(&self.loaded.keys);
             let secrets = self.loaded.secrets.clone();
             let backend = self.backend.clone();
             let reports = tokio::task::spawn_blocking(move || {

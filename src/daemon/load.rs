@@ -48,11 +48,9 @@ impl Loaded {
         Ok(crate::plan::plan(&self.topology, &self.keys, layout)?)
     }
 
-    /// The controller's own node plan in `layout`.
-    pub fn own_plan(&self, plan: &Plan) -> anyhow::Result<NodePlan> {
-        plan.nodes
-            .get(&self.policy.controller)
-            .cloned()
+    /// The controller's own node plan in `layout` (without planning the other nodes).
+    pub fn own_plan(&self, layout: &str) -> anyhow::Result<NodePlan> {
+        crate::plan::node_plan(&self.topology, &self.keys, layout, &self.policy.controller)?
             .with_context(|| format!("controller {} is not in the plan", self.policy.controller))
     }
 }

@@ -100,9 +100,17 @@ pub async fn run(
         }
         None => State::new(&primary),
     };
-    let plan = loaded.plan(&state.layout)?;
-    let (targets_tx, targets_rx) =
-        watch::channel(monitor::targets(&loaded.topology, &plan, &loaded.policy));
+    let own = crate::plan::node_plan(
+        &loaded.topology,
+        &loaded.keys,
+        &state.layout,
+        &loaded.policy.controller,
+    )?;
+    let (targets_tx, targets_rx) = watch::channel(monitor::targets(
+        &loaded.topology,
+        own.as_ref(),
+        &loaded.policy,
+    ));
     let mut decider = Decider {
         loaded,
         state,

@@ -20,7 +20,7 @@ use super::service_checks::{RestCheck, TlsCheck};
 use super::service_probe::{SERVICE_CHECK_TIMEOUT, ServiceProbe};
 use crate::failover::Observation;
 use crate::model::{FailoverPolicy, Ifname, PublicKey, Topology};
-use crate::plan::Plan;
+use crate::plan::NodePlan;
 
 /// What to probe in the current layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +41,7 @@ pub struct Targets {
 }
 
 /// The probe targets for `plan` (the layout the controller is on).
-pub fn targets(t: &Topology, plan: &Plan, policy: &FailoverPolicy) -> Targets {
-    let me = plan.nodes.get(&policy.controller);
+pub fn targets(t: &Topology, me: Option<&NodePlan>, policy: &FailoverPolicy) -> Targets {
     let peer = me.and_then(|n| {
         n.interfaces.iter().find_map(|i| {
             i.peers

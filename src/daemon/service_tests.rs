@@ -30,7 +30,7 @@ fn targets_name_the_watched_hubs_sstp_port_hostname_and_rest_port() {
     let dir = tempfile::tempdir().unwrap();
     let l = loaded(dir.path());
     for layout in ["primary", "chr02", "split-role"] {
-        let t = monitor::targets(&l.topology, &l.plan(layout).unwrap(), &l.policy);
+        let t = monitor::targets(&l.topology, Some(&l.own_plan(layout).unwrap()), &l.policy);
         assert_eq!(
             t.sstp,
             Some((
@@ -89,7 +89,7 @@ fn the_real_factory_leaves_out_service_probes_without_ca_or_credentials() {
     let l = loaded(dir.path());
     let targets = service_only(&monitor::targets(
         &l.topology,
-        &l.plan("primary").unwrap(),
+        Some(&l.own_plan("primary").unwrap()),
         &l.policy,
     ));
     let names = |f: &monitor::ProbeFactory| -> Vec<&'static str> {

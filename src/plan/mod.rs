@@ -33,12 +33,7 @@ pub enum PlanError {
 
 /// The plan of `layout`. `keys` must hold a public key for every membership.
 pub fn plan(t: &Topology, keys: &KeyRing, layout: &str) -> Result<Plan, PlanError> {
-    let l = t
-        .layouts
-        .iter()
-        .find(|(n, _)| n.as_str() == layout)
-        .map(|(_, l)| l)
-        .ok_or_else(|| PlanError::UnknownLayout(layout.to_string()))?;
+    let l = find_layout(t, layout)?;
     let shares: BTreeMap<Ifname, PlaneShare> = t
         .planes
         .values()
@@ -46,20 +41,7 @@ pub fn plan(t: &Topology, keys: &KeyRing, layout: &str) -> Result<Plan, PlanErro
         .collect();
     let mut nodes = BTreeMap::new();
     for node in t.nodes.values() {
-        let mut interfaces = Vec::new();
-        for plane in node.memberships.keys() {
-            interfaces.push(interface(t, keys, l, &shares, node, plane)?);
-        }
-        let sstp_server = sstp_server(t, l, node);
-        let plan = NodePlan {
-            name: node.name.clone(),
-            platform: node.platform,
-            description: node.description.clone(),
-            interfaces,
-            sstp_server,
-            rest: node.rest.clone(),
-        };
-        nodes.insert(node.name.clone(), plan);
+        nodes.insert(node.name.clone(), plan_of(t, keys, l, &shares, node)?);
     }
     let clients = t.sstp.as_ref().map(|s| clients(t, s)).unwrap_or_default();
     Ok(Plan {
@@ -67,6 +49,59 @@ pub fn plan(t: &Topology, keys: &KeyRing, layout: &str) -> Result<Plan, PlanErro
         domain: t.domain.clone(),
         nodes,
         clients,
+    })
+}
+
+/// One node's part of [`plan`] (`plan(..).nodes[node]`), without planning the others: what
+/// `fabric apply`, the agent and the daemon need. `None` when the node is not in `t`.
+pub fn node_plan(
+    t: &Topology,
+    keys: &KeyRing,
+    layout: &str,
+    node: &NodeName,
+) -> Result<Option<NodePlan>, PlanError> {
+    let l = find_layout(t, layout)?;
+    let Some(node) = t.nodes.get(node) else {
+        return Ok(None);
+    };
+    // Only spokes route through a share; a hub lists its members itself.
+    let shares: BTreeMap<Ifname, PlaneShare> = node
+        .memberships
+        .keys()
+        .filter(|plane| l.plane_hubs.get(*plane) != Some(&node.name))
+        .map(|plane| (plane.clone(), share(t, l, &t.planes[plane])))
+        .collect();
+    plan_of(t, keys, l, &shares, node).map(Some)
+}
+
+fn find_layout<'a>(t: &'a Topology, layout: &str) -> Result<&'a Layout, PlanError> {
+    t.layouts
+        .iter()
+        .find(|(n, _)| n.as_str() == layout)
+        .map(|(_, l)| l)
+        .ok_or_else(|| PlanError::UnknownLayout(layout.to_string()))
+}
+
+/// `shares` holds (at least) every plane `node` is a member of but not the hub of.
+fn plan_of(
+    t: &Topology,
+    keys: &KeyRing,
+    l: &Layout,
+    shares: &BTreeMap<Ifname, PlaneShare>,
+    node: &Node,
+) -> Result<NodePlan, PlanError> {
+    let interfaces = node
+        .memberships
+        .keys()
+        .map(|plane| interface(t, keys, l, shares, node, plane))
+        .collect::<Result<_, _>>()?;
+    Ok(NodePlan {
+        name: node.name.clone(),
+        platform: node.platform,
+        description: node.description.clone(),
+        interfaces,
+        sstp_server: sstp_server(t, l, node),
+        rest: node.rest.clone(),
     })
 }
 
@@ -323,7 +358,37 @@ pub fn normalize(mut nets: Vec<Ipv4Net>) -> Vec<Ipv4Net> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::*;
+
+    /// The shipped topology with a fresh public key for every membership that has none.
+    fn shipped() -> (Topology, KeyRing) {
+        let t = crate::validate::load(include_str!("../../topology.yaml")).unwrap();
+        let mut ring = KeyRing::default();
+        for (id, public) in KeyRing::needed(&t) {
+            let key = public.unwrap_or_else(|| crate::model::PrivateKey::generate().public_key());
+            ring.0.insert(id, key);
+        }
+        (t, ring)
+    }
+
+    #[test]
+    fn one_node_is_planned_exactly_as_in_the_whole_plan() {
+        let (t, ring) = shipped();
+        assert!(t.layouts.len() >= 3 && t.nodes.len() >= 6);
+        for layout in t.layouts.keys() {
+            let whole = plan(&t, &ring, layout.as_str()).unwrap();
+            for name in t.nodes.keys() {
+                let one = node_plan(&t, &ring, layout.as_str(), name).unwrap();
+                assert_eq!(one.as_ref(), whole.nodes.get(name), "{name} in {layout}");
+            }
+        }
+        let nobody: NodeName = "nobody".parse().unwrap();
+        assert_eq!(node_plan(&t, &ring, "primary", &nobody), Ok(None));
+        assert_eq!(
+            node_plan(&t, &ring, "nope", &nobody),
+            Err(PlanError::UnknownLayout("nope".into()))
+        );
+    }
 
     #[test]
     fn normalize_sorts_dedups_and_drops_contained_prefixes() {

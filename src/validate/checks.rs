@@ -46,18 +46,19 @@ fn references(f: &mut Findings, t: &Topology) {
     }
 }
 
-/// Reports every value that occurs more than once, at each later occurrence.
-fn report_duplicates<K: Eq + Hash + std::fmt::Display>(
+/// Reports every value that occurs more than once, at each later occurrence. Paths are
+/// formatted only for a finding.
+fn report_duplicates<K: Eq + Hash + std::fmt::Display, P: std::fmt::Display>(
     f: &mut Findings,
-    items: Vec<(K, String)>,
+    items: Vec<(K, P)>,
     what: &str,
     hint: &str,
 ) {
-    let mut first: HashMap<K, String> = HashMap::new();
+    let mut first: HashMap<K, P> = HashMap::with_capacity(items.len());
     for (key, path) in items {
         if let Some(prev) = first.get(&key) {
             f.at(
-                path,
+                path.to_string(),
                 format!("duplicate {what} \"{key}\" (also at {prev})"),
                 hint,
             );
@@ -67,38 +68,55 @@ fn report_duplicates<K: Eq + Hash + std::fmt::Display>(
     }
 }
 
+/// Where a checked value sits in topology.yaml.
+enum At<'a> {
+    Node(&'a NodeName),
+    Membership(&'a NodeName, &'a Ifname, &'static str),
+    NodeSstpAddress(&'a NodeName),
+    Client(usize, &'static str),
+    Vlan(usize),
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Node(n) => write!(f, "nodes.{n}"),
+            At::Membership(n, plane, field) => write!(f, "nodes.{n}.planes.{plane}.{field}"),
+            At::NodeSstpAddress(n) => write!(f, "nodes.{n}.sstp.address"),
+            At::Client(i, field) => write!(f, "sstp.clients[{i}].{field}"),
+            At::Vlan(i) => write!(f, "vlans.list[{i}].id"),
+        }
+    }
+}
+
 fn duplicates(f: &mut Findings, t: &Topology) {
     let mut addresses = Vec::new();
     let mut keys = Vec::new();
     for (name, n) in &t.nodes {
         for (plane, m) in &n.memberships {
-            addresses.push((m.address, format!("nodes.{name}.planes.{plane}.address")));
+            addresses.push((m.address, At::Membership(name, plane, "address")));
             if let Some(k) = m.public_key {
-                keys.push((k, format!("nodes.{name}.planes.{plane}.public_key")));
+                keys.push((k, At::Membership(name, plane, "public_key")));
             }
         }
         if let Some(s) = &n.sstp {
-            addresses.push((s.address, format!("nodes.{name}.sstp.address")));
+            addresses.push((s.address, At::NodeSstpAddress(name)));
         }
     }
-    let mut names: Vec<(NodeName, String)> = t
-        .nodes
-        .keys()
-        .map(|n| (n.clone(), format!("nodes.{n}")))
-        .collect();
+    let mut names: Vec<(&str, At)> = t.nodes.keys().map(|n| (n.as_str(), At::Node(n))).collect();
     let mut users = Vec::new();
     if let Some(s) = &t.sstp {
         for (i, c) in s.clients.iter().enumerate() {
-            addresses.push((c.address, format!("sstp.clients[{i}].address")));
-            names.push((c.name.clone(), format!("sstp.clients[{i}].name")));
-            users.push((c.user.clone(), format!("sstp.clients[{i}].user")));
+            addresses.push((c.address, At::Client(i, "address")));
+            names.push((c.name.as_str(), At::Client(i, "name")));
+            users.push((c.user.as_str(), At::Client(i, "user")));
         }
     }
     let vlan_ids = t
         .vlans
         .iter()
         .enumerate()
-        .map(|(i, v)| (v.id, format!("vlans.list[{i}].id")))
+        .map(|(i, v)| (v.id, At::Vlan(i)))
         .collect();
     report_duplicates(
         f,

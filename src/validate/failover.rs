@@ -157,7 +157,7 @@ pub fn policy(
             v.unwrap_or(default),
             lo,
             hi,
-            &format!("failover.{key}"),
+            format_args!("failover.{key}"),
             key,
         )
     };

@@ -72,7 +72,7 @@ fn planes(f: &mut Findings, raw: &RawTopology) -> BTreeMap<Ifname, Plane> {
         let purpose = required(
             f,
             &p.purpose,
-            &format!("{path}.purpose"),
+            format_args!("{path}.purpose"),
             "infrastructure or access",
         )
         .and_then(|s| match s.as_str() {
@@ -90,21 +90,21 @@ fn planes(f: &mut Findings, raw: &RawTopology) -> BTreeMap<Ifname, Plane> {
         let subnet = required(
             f,
             &p.subnet,
-            &format!("{path}.subnet"),
+            format_args!("{path}.subnet"),
             "the plane's tunnel subnet, e.g. 10.0.12.0/24",
         )
-        .and_then(|s| fields::net(f, s, &format!("{path}.subnet")));
+        .and_then(|s| fields::net(f, s, format_args!("{path}.subnet")));
         let listen_port = fields::port(
             f,
             p.listen_port.unwrap_or(DEFAULT_LISTEN_PORT),
-            &format!("{path}.listen_port"),
+            format_args!("{path}.listen_port"),
         );
         let mtu = fields::ranged(
             f,
             p.mtu.unwrap_or(DEFAULT_MTU),
             1280,
             9000,
-            &format!("{path}.mtu"),
+            format_args!("{path}.mtu"),
             "MTU",
         );
         let keepalive = fields::ranged(
@@ -112,14 +112,14 @@ fn planes(f: &mut Findings, raw: &RawTopology) -> BTreeMap<Ifname, Plane> {
             p.keepalive.unwrap_or(DEFAULT_KEEPALIVE),
             0,
             3600,
-            &format!("{path}.keepalive"),
+            format_args!("{path}.keepalive"),
             "keepalive (seconds)",
         );
         let routes: Vec<_> = p
             .routes
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| fields::net(f, r, &format!("{path}.routes[{i}]")))
+            .filter_map(|(i, r)| fields::net(f, r, format_args!("{path}.routes[{i}]")))
             .collect();
         if let (Some(purpose), Some(subnet), Some(listen_port), Some(mtu), Some(keepalive)) =
             (purpose, subnet, listen_port, mtu, keepalive)
@@ -148,26 +148,26 @@ fn vlans(f: &mut Findings, raw: &RawTopology) -> Vec<Vlan> {
     let mut out = Vec::new();
     for (i, vl) in v.list.iter().enumerate() {
         let path = format!("vlans.list[{i}]");
-        let id = required(f, &vl.id, &format!("{path}.id"), "the 802.1Q VLAN id")
-            .and_then(|id| fields::ranged(f, *id, 1, 4094, &format!("{path}.id"), "VLAN id"));
+        let id = required(f, &vl.id, format_args!("{path}.id"), "the 802.1Q VLAN id")
+            .and_then(|id| fields::ranged(f, *id, 1, 4094, format_args!("{path}.id"), "VLAN id"));
         let subnet = required(
             f,
             &vl.subnet,
-            &format!("{path}.subnet"),
+            format_args!("{path}.subnet"),
             "e.g. 10.42.60.0/24",
         )
-        .and_then(|s| fields::net(f, s, &format!("{path}.subnet")));
+        .and_then(|s| fields::net(f, s, format_args!("{path}.subnet")));
         let via = required(
             f,
             &vl.via,
-            &format!("{path}.via"),
+            format_args!("{path}.via"),
             "the node the VLAN is routed behind",
         )
         .and_then(|s| fields::parse::<NodeName>(f, s, &format!("{path}.via")));
         let name = vl
             .name
             .as_deref()
-            .and_then(|n| fields::text(f, n, &format!("{path}.name"), 64))
+            .and_then(|n| fields::text(f, n, format_args!("{path}.name"), 64))
             .unwrap_or_default();
         let (Some(id), Some(subnet), Some(via)) = (id, subnet, via) else {
             continue;
@@ -208,14 +208,14 @@ fn nodes(
 ) -> BTreeMap<NodeName, Node> {
     let mut out = BTreeMap::new();
     for (name, n) in &raw.nodes {
-        let path = format!("nodes.{name}");
+        let path = NodePath(name, None);
         let Some(node_name) = fields::parse::<NodeName>(f, name, &path) else {
             continue;
         };
         let platform = required(
             f,
             &n.platform,
-            &format!("{path}.platform"),
+            format_args!("{path}.platform"),
             "linux, macos, ios or routeros-v7",
         )
         .and_then(|p| match p.as_str() {
@@ -240,18 +240,18 @@ fn nodes(
         let description = n
             .description
             .as_deref()
-            .and_then(|d| fields::text(f, d, &format!("{path}.description"), 255));
+            .and_then(|d| fields::text(f, d, format_args!("{path}.description"), 255));
         let endpoint = n
             .endpoint
             .as_deref()
-            .and_then(|e| fields::ip(f, e, &format!("{path}.endpoint")));
+            .and_then(|e| fields::ip(f, e, format_args!("{path}.endpoint")));
         let mut memberships = BTreeMap::new();
         for (plane, m) in &n.planes {
-            let mpath = format!("{path}.planes.{plane}");
+            let mpath = NodePath(name, Some(plane));
             if !raw.planes.contains_key(plane) {
                 let known: Vec<_> = raw.planes.keys().cloned().collect();
                 f.at(
-                    &mpath,
+                    mpath.to_string(),
                     format!("plane \"{plane}\" is not defined"),
                     format!("defined planes: {}", known.join(", ")),
                 );
@@ -263,10 +263,10 @@ fn nodes(
             let address = required(
                 f,
                 &m.address,
-                &format!("{mpath}.address"),
+                format_args!("{mpath}.address"),
                 "the node's tunnel address on this plane",
             )
-            .and_then(|a| fields::ipv4(f, a, &format!("{mpath}.address")));
+            .and_then(|a| fields::ipv4(f, a, format_args!("{mpath}.address")));
             // A plane with findings of its own is reported there; skip checks that need it.
             if let (Some(a), Some(p)) = (address, planes.get(&ifname)) {
                 if !p.subnet.contains(&a) {
@@ -289,7 +289,7 @@ fn nodes(
             let public_key = m
                 .public_key
                 .as_deref()
-                .and_then(|k| fields::parse::<PublicKey>(f, k, &format!("{mpath}.public_key")));
+                .and_then(|k| fields::parse::<PublicKey>(f, k, format_args!("{mpath}.public_key")));
             if let Some(address) = address {
                 memberships.insert(
                     ifname,
@@ -304,19 +304,19 @@ fn nodes(
             .routes
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| fields::net(f, r, &format!("{path}.routes[{i}]")))
+            .filter_map(|(i, r)| fields::net(f, r, format_args!("{path}.routes[{i}]")))
             .collect();
         let sstp = n
             .sstp
             .as_ref()
             .and_then(|s| sstp_hub_side(f, s, &format!("{path}.sstp")));
         let rest = n.rest.as_ref().and_then(|r| {
-            let port = fields::port(f, r.port.unwrap_or(443), &format!("{path}.rest.port"))?;
+            let port = fields::port(f, r.port.unwrap_or(443), format_args!("{path}.rest.port"))?;
             let allow_from = r
                 .allow_from
                 .iter()
                 .enumerate()
-                .filter_map(|(i, a)| fields::net(f, a, &format!("{path}.rest.allow_from[{i}]")))
+                .filter_map(|(i, a)| fields::net(f, a, format_args!("{path}.rest.allow_from[{i}]")))
                 .collect();
             Some(Rest { port, allow_from })
         });
@@ -339,18 +339,31 @@ fn nodes(
     out
 }
 
+/// `nodes.NAME` or `nodes.NAME.planes.PLANE`, formatted only for a finding.
+#[derive(Clone, Copy)]
+struct NodePath<'a>(&'a str, Option<&'a str>);
+
+impl std::fmt::Display for NodePath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.1 {
+            None => write!(f, "nodes.{}", self.0),
+            Some(plane) => write!(f, "nodes.{}.planes.{plane}", self.0),
+        }
+    }
+}
+
 fn sstp_hub_side(f: &mut Findings, s: &RawSstpHub, path: &str) -> Option<SstpHubSide> {
     let address = required(
         f,
         &s.address,
-        &format!("{path}.address"),
+        format_args!("{path}.address"),
         "the hub's PPP local address",
     )
-    .and_then(|a| fields::ipv4(f, a, &format!("{path}.address")));
+    .and_then(|a| fields::ipv4(f, a, format_args!("{path}.address")));
     let hostname = required(
         f,
         &s.hostname,
-        &format!("{path}.hostname"),
+        format_args!("{path}.hostname"),
         "the name in the hub's TLS certificate",
     )
     .and_then(|h| {
@@ -360,7 +373,7 @@ fn sstp_hub_side(f: &mut Findings, s: &RawSstpHub, path: &str) -> Option<SstpHub
         .certificate
         .as_deref()
         .map_or(Some("fabric-sstp".to_string()), |c| {
-            fields::text(f, c, &format!("{path}.certificate"), 64)
+            fields::text(f, c, format_args!("{path}.certificate"), 64)
         });
     Some(SstpHubSide {
         address: address?,
@@ -424,19 +437,19 @@ fn sstp(f: &mut Findings, s: &RawSstp, planes: &BTreeMap<Ifname, Plane>) -> Opti
     let mut clients = Vec::new();
     for (i, c) in s.clients.iter().enumerate() {
         let path = format!("sstp.clients[{i}]");
-        let name = required(f, &c.name, &format!("{path}.name"), "the router's name")
+        let name = required(f, &c.name, format_args!("{path}.name"), "the router's name")
             .and_then(|n| fields::parse::<NodeName>(f, n, &format!("{path}.name")));
         let site = c
             .site
             .as_deref()
-            .and_then(|t| fields::text(f, t, &format!("{path}.site"), 255));
+            .and_then(|t| fields::text(f, t, format_args!("{path}.site"), 255));
         let address = required(
             f,
             &c.address,
-            &format!("{path}.address"),
+            format_args!("{path}.address"),
             "the router's PPP address in sstp.subnet",
         )
-        .and_then(|a| fields::ipv4(f, a, &format!("{path}.address")));
+        .and_then(|a| fields::ipv4(f, a, format_args!("{path}.address")));
         if let (Some(a), Some(sub)) = (address, subnet)
             && !sub.contains(&a)
         {
@@ -450,10 +463,10 @@ fn sstp(f: &mut Findings, s: &RawSstp, planes: &BTreeMap<Ifname, Plane>) -> Opti
             .lans
             .iter()
             .enumerate()
-            .filter_map(|(j, l)| fields::net(f, l, &format!("{path}.lans[{j}]")))
+            .filter_map(|(j, l)| fields::net(f, l, format_args!("{path}.lans[{j}]")))
             .collect();
         let user = match (&c.user, &name) {
-            (Some(u), _) => fields::text(f, u, &format!("{path}.user"), 64),
+            (Some(u), _) => fields::text(f, u, format_args!("{path}.user"), 64),
             (None, Some(n)) => Some(n.to_string()),
             (None, None) => None,
         };
@@ -528,7 +541,7 @@ fn dns(f: &mut Findings, raw: &RawTopology) -> DnsSettings {
         .upstreams
         .iter()
         .enumerate()
-        .filter_map(|(i, u)| fields::dns_server(f, u, &format!("dns.upstreams[{i}]")))
+        .filter_map(|(i, u)| fields::dns_server(f, u, format_args!("dns.upstreams[{i}]")))
         .collect();
     let mut services = BTreeMap::new();
     for (svc, node) in &d.services {
@@ -558,7 +571,7 @@ fn record(f: &mut Findings, r: &RawRecord, path: &str) -> Option<DnsRecord> {
     let name = required(
         f,
         &r.name,
-        &format!("{path}.name"),
+        format_args!("{path}.name"),
         "relative to the domain; @ for the apex",
     )?
     .to_ascii_lowercase();
@@ -582,10 +595,10 @@ fn record(f: &mut Findings, r: &RawRecord, path: &str) -> Option<DnsRecord> {
     let kind = required(
         f,
         &r.kind,
-        &format!("{path}.type"),
+        format_args!("{path}.type"),
         "A, AAAA, CNAME, TXT or SRV",
     )?;
-    let value = required(f, &r.value, &format!("{path}.value"), "the record data")?;
+    let value = required(f, &r.value, format_args!("{path}.value"), "the record data")?;
     let vpath = format!("{path}.value");
     let parsed = match kind.to_ascii_uppercase().as_str() {
         "A" => fields::ipv4(f, value, &vpath).map(DnsValue::A),
@@ -604,7 +617,7 @@ fn record(f: &mut Findings, r: &RawRecord, path: &str) -> Option<DnsRecord> {
     };
     let ttl = r
         .ttl
-        .and_then(|t| fields::ranged(f, t, 0, 604_800, &format!("{path}.ttl"), "TTL"))
+        .and_then(|t| fields::ranged(f, t, 0, 604_800, format_args!("{path}.ttl"), "TTL"))
         .map(|t| t as u32);
     if !owner_ok {
         return None;
