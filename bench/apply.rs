@@ -1,9 +1,11 @@
 //! Benchmark (root): a 1,000-peer change to a live wireguard-go interface, made by
 //! `fabric apply` and, in the same run, by `wg syncconf` with the same configuration
 //! (fabric's own wg-quick render of it, through `wg-quick strip`). Prints the median of each,
-//! and the ratio fabric / wg syncconf (target <= 1.0).
+//! the ratio of the medians fabric / wg syncconf (target <= 1.0), and the median and
+//! interquartile range of the per-round ratios (each round runs both tools back to back, so
+//! the pair shares the machine's momentary load).
 //!
-//! `cargo bench --bench apply` (as root). Two namespaces with identical starting state: key,
+//! `cargo bench --bench apply` (as root); `APPLY_BENCH_ROUNDS=N` (default 30). Two namespaces with identical starting state: key,
 //! port, address, MTU and link already set, so both tools change peers only. Scenarios:
 //! add 1,000 peers to an empty interface; replace them with 1,000 others (1,000 removed +
 //! 1,000 added); re-run with nothing to change. Times are whole processes, each started the
@@ -20,7 +22,7 @@ use support::fabric::fabric_ok;
 use support::netns::{Netns, check_ok, host_ok, require_root};
 
 const SPOKES: usize = 1_000;
-const ROUNDS: usize = 12;
+const DEFAULT_ROUNDS: usize = 30;
 
 /// A hub (key managed by fabric) and `SPOKES` spokes with the given public keys.
 fn topology_yaml(spoke_keys: &[String]) -> String {
@@ -170,11 +172,28 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// Median, first and third quartile of fabric / syncconf per round.
+fn paired_ratios(fabric: &[Duration], syncconf: &[Duration]) -> (f64, f64, f64) {
+    let mut r: Vec<f64> = fabric
+        .iter()
+        .zip(syncconf)
+        .map(|(f, s)| f.as_secs_f64() / s.as_secs_f64())
+        .collect();
+    r.sort_by(f64::total_cmp);
+    let at = |q: f64| r[((r.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.25), at(0.75))
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` discovery: nothing to list
     }
     require_root();
+    let rounds: usize = std::env::var("APPLY_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_ROUNDS);
     let dir = tempfile::tempdir().unwrap();
     let secrets = dir.path().join("secrets");
     let first = config(dir.path(), "first", &secrets);
@@ -191,7 +210,7 @@ fn main() {
         ("no change", vec![], vec![]),
     ];
     let mut stages: Vec<Vec<Stages>> = vec![Vec::new(); 3];
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         for ns in [&a, &b] {
             ns.wg_ok(&["setconf", "wg0", empty.to_str().unwrap()]);
         }
@@ -218,15 +237,15 @@ fn main() {
     }
     let wrapper = median(wrappers);
     println!(
-        "fabric apply vs wg syncconf, wireguard-go, {SPOKES} peers, median of {ROUNDS}, whole processes"
+        "fabric apply vs wg syncconf, wireguard-go, {SPOKES} peers, median of {rounds}, whole processes"
     );
     println!(
         "(each started through ip netns exec + unshare + mount: {:.1} ms of it, included below)",
         wrapper.as_secs_f64() * 1e3
     );
     println!(
-        "{:<20} {:>12} {:>14} {:>8} {:>16}",
-        "scenario", "fabric ms", "syncconf ms", "ratio", "ratio w/o wrap"
+        "{:<20} {:>10} {:>12} {:>7} {:>15} {:>26}",
+        "scenario", "fabric ms", "syncconf ms", "ratio", "ratio w/o wrap", "per-round ratio (IQR)"
     );
     let mut breakdown = Vec::new();
     for ((name, f, s), st) in rows.into_iter().zip(stages) {
@@ -241,15 +260,17 @@ fn main() {
             med(|s| s.read),
             med(|s| s.apply)
         ));
+        let (pair, q1, q3) = paired_ratios(&f, &s);
         let (f, s) = (median(f), median(s));
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let net = |d: Duration| (ms(d) - ms(wrapper)).max(0.001);
         println!(
-            "{name:<20} {:>12.1} {:>14.1} {:>7.2}x {:>15.2}x",
+            "{name:<20} {:>10.1} {:>12.1} {:>6.2}x {:>14.2}x {:>12.2}x ({q1:.2}-{q3:.2})",
             ms(f),
             ms(s),
             ms(f) / ms(s),
-            net(f) / net(s)
+            net(f) / net(s),
+            pair
         );
     }
     println!("(target: fabric <= 1.0x wg syncconf)");
