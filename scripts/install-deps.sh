@@ -106,6 +106,18 @@ if ! guest_kernel_ok "$GUEST_KERNEL_DIR/root"; then
   guest_kernel_ok "$GUEST_KERNEL_DIR/root" || die "$pkg lacks the wireguard, 9p or overlay module"
 fi
 
+# /dev/net/tun as Debian's udev makes it (0666): the unit runs `fabric serve` as an unprivileged
+# user with only CAP_NET_ADMIN, and tests/failover_lab.rs proves that set is enough. Hosts
+# without udev (containers, minimal VMs) leave devtmpfs's 0600, which only root can open.
+if [ ! -c /dev/net/tun ]; then
+  mkdir -p /dev/net
+  run mknod -m 0666 /dev/net/tun c 10 200
+  echo "install-deps: created /dev/net/tun (0666, as Debian's udev makes it)"
+elif [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+  echo "install-deps: /dev/net/tun was $(stat -c %a /dev/net/tun); setting 0666 as Debian's udev does"
+  run chmod 0666 /dev/net/tun
+fi
+
 # Check that every tool the tests call is on PATH now.
 for tool in wireguard-go wg wg-quick ip ping nft dig dnsperf unbound unshare mount routeros-lsp \
   qemu-system-x86_64 busybox modprobe depmod xz; do

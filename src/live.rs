@@ -250,12 +250,9 @@ pub fn rest_standin(args: RestStandinArgs) -> anyhow::Result<()> {
     };
     let secrets = args.secrets.dir_for(&args.topology);
     let (keys, _) = SecretsDir::new(&secrets).load(&t)?;
-    let plan = fabric::plan::plan(&t, &keys, &args.layout)?;
-    let names = fabric::apply::node::peer_names(&keys);
-    let node = plan
-        .nodes
-        .get(&args.node)
+    let node = fabric::plan::node_plan(&t, &keys, &args.layout, &args.node)?
         .with_context(|| format!("node {} is not in the topology", args.node))?;
+    let names = fabric::apply::node::peer_names(&keys);
     let ifnames: Vec<_> = node.interfaces.iter().map(|i| i.plane.clone()).collect();
     let store = standin::import_live(
         &fabric::apply::userspace::UserspaceBackend::default(),

@@ -192,6 +192,17 @@ fn manual_failover_to_split_role_then_failback_returns_to_primary() {
 #[test]
 fn serve_needs_only_net_admin_and_net_bind_service() {
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    // The unprivileged daemon opens /dev/net/tun for wireguard-go: world read-write as Debian's
+    // udev makes it. A host without udev keeps 0600; say so instead of failing obscurely.
+    use std::os::unix::fs::PermissionsExt;
+    let tun = std::fs::metadata("/dev/net/tun").expect("/dev/net/tun exists");
+    assert_eq!(
+        tun.permissions().mode() & 0o666,
+        0o666,
+        "/dev/net/tun is {:o}, not 0666 as Debian's udev makes it: run scripts/install-deps.sh \
+         (it sets the mode on hosts without udev) before this test",
+        tun.permissions().mode() & 0o7777
+    );
     let mut lab = Lab::up("g", "chr02");
     // vps01's interfaces were made by root during `lab up`: stop them, the daemon makes its own
     let ns = format!("{}-vps01", lab.prefix);
@@ -202,14 +213,19 @@ fn serve_needs_only_net_admin_and_net_bind_service() {
             .unwrap()
             .stdout,
     );
+    let mut killed = Vec::new();
     for pid in pids.split_whitespace() {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         if cmdline.starts_with(b"wireguard-go") {
             assert!(Command::new("kill").arg(pid).status().unwrap().success());
+            killed.push(pid.to_string());
         }
     }
+    // Gone means the processes ended (their UAPI sockets closed), not only the links: the
+    // link goes first, and a new wireguard-go refuses a socket the old one still serves.
     let gone = poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
-        !text(&lab.exec("vps01", &["ip", "link"]).stdout).contains("wg0")
+        killed.iter().all(|pid| has_ended(pid))
+            && !text(&lab.exec("vps01", &["ip", "link"]).stdout).contains("wg0")
     });
     assert!(gone, "vps01's wireguard-go did not stop");
     let secrets = lab.dir.path().join("secrets");
@@ -267,4 +283,15 @@ fn serve_needs_only_net_admin_and_net_bind_service() {
     lab.wait_persisted(1, "chr02", Duration::from_secs(3));
     assert!(lab.wg(&["wg0", "endpoints"]).contains("203.0.113.20:51820"));
     assert!(lab.vps01_reaches("10.0.12.2"));
+}
+
+/// Whether process `pid` has ended: no longer in /proc, or a zombie (its files are closed).
+fn has_ended(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the parenthesised command name: "PID (comm) S ...".
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
 }

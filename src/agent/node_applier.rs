@@ -116,7 +116,6 @@ pub fn refresh_sessions(
 }
 
 /// The peer node's own address on the plane.
-/// The peer's address on `plane` (what its interface there carries).
 fn tunnel_address(t: &Topology, plane: &str, peer: &PeerPlan) -> Option<Ipv4Addr> {
     t.nodes
         .get(&peer.node)?

@@ -257,9 +257,13 @@ fn create(ifname: &Ifname) -> anyhow::Result<()> {
     let mut cmd = Command::new("wireguard-go");
     // Without LOG_LEVEL the daemon gets /dev/null for its output, not our pipes.
     cmd.arg(ifname.as_str()).env_remove("LOG_LEVEL");
-    ip::run_command(&mut cmd, START_TIMEOUT)
-        .with_context(|| format!("{ifname}: starting wireguard-go"))?;
     let sock = socket_path(ifname);
+    ip::run_command(&mut cmd, START_TIMEOUT).with_context(|| {
+        format!(
+            "{ifname}: starting wireguard-go ({})",
+            start_failure_hint(&sock, std::path::Path::new(TUN_DEVICE))
+        )
+    })?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if sock.exists() && ip::read(ifname.as_str())?.is_some() {
@@ -273,6 +277,38 @@ fn create(ifname: &Ifname) -> anyhow::Result<()> {
         }
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The TUN device wireguard-go opens for every interface.
+const TUN_DEVICE: &str = "/dev/net/tun";
+
+/// Why a wireguard-go that exited at once most likely failed (its daemon's own log goes to
+/// /dev/null; its banner about kernel support is printed either way and is not the reason).
+fn start_failure_hint(sock: &std::path::Path, tun: &std::path::Path) -> String {
+    // Opening the device creates nothing (that takes an ioctl); it only checks access.
+    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open(tun) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(tun)
+            .map(|m| format!("mode {:o}", m.permissions().mode() & 0o7777))
+            .unwrap_or_else(|_| "missing".into());
+        return format!(
+            "cannot open {} ({e}; {mode}): wireguard-go needs it read-write. Debian's udev makes \
+             it 0666; on a host without udev run `chmod 0666 {}`, or run fabric as root",
+            tun.display(),
+            tun.display()
+        );
+    }
+    if std::os::unix::net::UnixStream::connect(sock).is_ok() {
+        return format!(
+            "{} is in use: another wireguard-go still serves this interface (a stopping one, \
+             or one started in this run directory by hand)",
+            sock.display()
+        );
+    }
+    format!(
+        "its reason is in its own log: run `LOG_LEVEL=verbose wireguard-go -f {}` once by hand",
+        sock.file_stem().unwrap_or_default().to_string_lossy()
+    )
 }
 
 /// The last handshake of each peer of a WireGuard interface (`None`: never), for the
@@ -294,4 +330,31 @@ pub fn last_handshakes(
         .values()
         .map(|p| (public_key(&p.public_key), p.last_handshake))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_likely_reason_wireguard_go_failed_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("wg7.sock");
+        let tun = dir.path().join("tun");
+        let hint = super::start_failure_hint(&sock, &tun);
+        assert!(
+            hint.contains("tun (No such file") && hint.contains("missing"),
+            "{hint}"
+        );
+        std::fs::write(&tun, "").unwrap();
+        let hint = super::start_failure_hint(&sock, &tun);
+        assert!(
+            hint.contains("`LOG_LEVEL=verbose wireguard-go -f wg7`"),
+            "{hint}"
+        );
+        let _served = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let hint = super::start_failure_hint(&sock, &tun);
+        assert!(
+            hint.contains("wg7.sock is in use: another wireguard-go"),
+            "{hint}"
+        );
+    }
 }
