@@ -10,7 +10,9 @@
 //! add 1,000 peers to an empty interface; replace them with 1,000 others (1,000 removed +
 //! 1,000 added); re-run with nothing to change. Times are whole processes, each started the
 //! same way (`ip netns exec … unshare -m …`); the wrapper's own cost (measured with `true`)
-//! is printed so it can be subtracted. Traffic: the namespaces have no link but lo and wg0.
+//! is printed so it can be subtracted. Each run starts once both wireguard-go processes are
+//! idle (their threads' CPU time from /proc), so no tool pays for the previous step's
+//! background work. Traffic: the namespaces have no link but lo and wg0.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -79,10 +81,10 @@ fn config(dir: &Path, name: &str, secrets: &Path) -> Config {
     Config { topology, wg_conf }
 }
 
-/// A namespace with wg0 set up like the plan except for peers.
-fn lab(key_file: &Path, empty_conf: &Path) -> Netns {
+/// A namespace with wg0 set up like the plan except for peers, and its wireguard-go's PID.
+fn lab(key_file: &Path, empty_conf: &Path) -> (Netns, u32) {
     let ns = Netns::new();
-    ns.wireguard_go("wg0");
+    let pid = ns.wireguard_go("wg0").pid;
     ns.wg_ok(&[
         "set",
         "wg0",
@@ -94,7 +96,43 @@ fn lab(key_file: &Path, empty_conf: &Path) -> Netns {
     ns.wg_ok(&["setconf", "wg0", empty_conf.to_str().unwrap()]);
     ns.run_ok(&["ip", "addr", "add", "10.64.0.1/14", "dev", "wg0"]);
     ns.run_ok(&["ip", "link", "set", "wg0", "mtu", "1420", "up"]);
-    ns
+    (ns, pid)
+}
+
+/// CPU time (ns) all threads of `pid` have run, from /proc/PID/task/*/schedstat.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+const SETTLE_WINDOW: Duration = Duration::from_millis(10);
+const SETTLE_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Waits until both wireguard-go processes are idle (under 3 % of a core over two
+/// consecutive 10 ms windows), so neither tool is timed in the wake of the previous step's
+/// background work (goroutines starting or stopping, garbage collection). Bounded by
+/// [`SETTLE_DEADLINE`]; returns false when that ran out.
+fn settle(pids: &[u32]) -> bool {
+    let deadline = Instant::now() + SETTLE_DEADLINE;
+    let total = || pids.iter().map(|p| cpu_ns(*p)).sum::<u64>();
+    let mut last = total();
+    let mut quiet = 0;
+    while Instant::now() < deadline {
+        std::thread::sleep(SETTLE_WINDOW);
+        let now = total();
+        quiet = if now - last < 300_000 { quiet + 1 } else { 0 };
+        if quiet >= 2 {
+            return true;
+        }
+        last = now;
+    }
+    false
 }
 
 fn timed(what: &str, f: impl FnOnce() -> std::process::Output) -> Duration {
@@ -123,9 +161,9 @@ fn field(log: &str, name: &str) -> f64 {
 fn fabric_apply(ns: &Netns, c: &Config, secrets: &Path) -> (Duration, Stages) {
     let bin = env!("CARGO_BIN_EXE_fabric");
     let start = Instant::now();
+    // RUST_LOG comes from this process's environment (set in `main`): an `env` wrapper
+    // would cost fabric alone an extra exec and locale load (~0.9 ms, measured).
     let out = ns.exec_in_wg_rundir(&[
-        "env",
-        "RUST_LOG=fabric::live=debug,fabric::apply=debug",
         bin,
         "apply",
         "--node",
@@ -189,6 +227,9 @@ fn main() {
         return; // `cargo test --benches` discovery: nothing to list
     }
     require_root();
+    // SAFETY: still single-threaded; every child (fabric, wg, wireguard-go) inherits it and
+    // only fabric reads it.
+    unsafe { std::env::set_var("RUST_LOG", "fabric::live=debug,fabric::apply=debug") };
     let rounds: usize = std::env::var("APPLY_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -201,7 +242,9 @@ fn main() {
     let key_file = secrets.join("wg/hub1.wg0.key");
     let empty = dir.path().join("empty.conf");
     std::fs::write(&empty, "[Interface]\nListenPort = 51820\n").unwrap();
-    let (a, b) = (lab(&key_file, &empty), lab(&key_file, &empty));
+    let ((a, pid_a), (b, pid_b)) = (lab(&key_file, &empty), lab(&key_file, &empty));
+    let pids = [pid_a, pid_b];
+    let mut unsettled = 0;
     let mut wrappers = Vec::new();
 
     let mut rows: Vec<(&str, Vec<Duration>, Vec<Duration>)> = vec![
@@ -221,11 +264,16 @@ fn main() {
         let fabric_first = round % 2 == 0;
         let (a, b) = if round % 4 < 2 { (&a, &b) } else { (&b, &a) };
         for (row, config) in [(0, &first), (1, &second), (2, &second)] {
+            let mut settled = || unsettled += usize::from(!settle(&pids));
             let (f, s) = if fabric_first {
+                settled();
                 let f = fabric_apply(a, config, &secrets);
+                settled();
                 (f, syncconf(b, config))
             } else {
+                settled();
                 let s = syncconf(b, config);
+                settled();
                 (fabric_apply(a, config, &secrets), s)
             };
             rows[row].1.push(f.0);
@@ -240,8 +288,13 @@ fn main() {
         "fabric apply vs wg syncconf, wireguard-go, {SPOKES} peers, median of {rounds}, whole processes"
     );
     println!(
-        "(each started through ip netns exec + unshare + mount: {:.1} ms of it, included below)",
+        "(each started through ip netns exec + unshare + mount: {:.1} ms of it, included below;",
         wrapper.as_secs_f64() * 1e3
+    );
+    println!(
+        " each run starts once both wireguard-go processes are idle: {unsettled} of {} did not \
+         settle within {SETTLE_DEADLINE:?})",
+        rounds * 6
     );
     println!(
         "{:<20} {:>10} {:>12} {:>7} {:>15} {:>26}",
