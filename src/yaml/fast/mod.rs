@@ -153,6 +153,15 @@ fn at(m: Marker) -> Span {
     Span::new(m, m)
 }
 
+/// The style of a scalar opened by quote `q`.
+fn quote_style(q: u8) -> ScalarStyle {
+    if q == b'"' {
+        ScalarStyle::DoubleQuoted
+    } else {
+        ScalarStyle::SingleQuoted
+    }
+}
+
 /// A plain scalar may start with `c` (followed by `next`).
 fn plain_start(c: u8, next: Option<u8>) -> bool {
     match c {
@@ -348,12 +357,7 @@ impl<'a> Events<'a, '_> {
         let key = match l.byte(ind)? {
             b'"' | b'\'' => {
                 let (text, _) = quoted(l, ind)?;
-                let style = if l.byte(ind) == Some(b'"') {
-                    ScalarStyle::DoubleQuoted
-                } else {
-                    ScalarStyle::SingleQuoted
-                };
-                (text, style)
+                (text, quote_style(l.byte(ind)?))
             }
             _ => (
                 Cow::Borrowed(l.text[ind..colon].trim_end_matches(' ')),
@@ -376,12 +380,7 @@ impl<'a> Events<'a, '_> {
         let end = match l.byte(v)? {
             c @ (b'"' | b'\'') => {
                 let (text, end) = quoted(l, v)?;
-                let style = if c == b'"' {
-                    ScalarStyle::DoubleQuoted
-                } else {
-                    ScalarStyle::SingleQuoted
-                };
-                self.scalar(text, style, l.mark(v));
+                self.scalar(text, quote_style(c), l.mark(v));
                 end
             }
             b'[' | b'{' => self.flow(l, v)?,
@@ -460,12 +459,7 @@ impl<'a> Events<'a, '_> {
         let c = l.byte(i)?;
         if c == b'"' || c == b'\'' {
             let (text, end) = quoted(l, i)?;
-            let style = if c == b'"' {
-                ScalarStyle::DoubleQuoted
-            } else {
-                ScalarStyle::SingleQuoted
-            };
-            self.scalar(text, style, l.mark(i));
+            self.scalar(text, quote_style(c), l.mark(i));
             return Some(end);
         }
         if !plain_start(c, l.byte(i + 1)) {
