@@ -92,6 +92,10 @@ fn targeted_cases_match_saphyr_or_fall_back() {
         "a: zürich # ünïcode\nb: { c: \"日本\" }\n",
         "a:\n  - x\n  -   y   # c\nb:\n",
         "a:\n    deep: 1\n    deeper:\n        x: 1\nb: 1",
+        "a : 1\nb:   \nc: 2\n",
+        "- a:\n  - x\n  - y: 1\n- b\n",
+        "a:\n- b\n- c:\n  - d\n  e: 1\nf: 2\n",
+        "x: \"\\x41\\u00e9\\U0001F600\\/\\ \"\n",
     ];
     for t in fast {
         assert!(check(t), "should take the fast path:\n{t}");
@@ -119,6 +123,8 @@ fn targeted_cases_match_saphyr_or_fall_back() {
         "just a scalar\n",
         "a: \"\\N\"\n",
         "a: 1\n...\n",
+        "- - x\n",
+        "a: \"x\" : 1\n",
     ];
     for t in slow {
         assert!(!check(t), "should fall back to saphyr:\n{t}");
