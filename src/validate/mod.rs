@@ -38,7 +38,7 @@ pub fn load(text: &str) -> Result<Topology, Vec<Diagnostic>> {
                 path: p.path,
                 pos: Some(p.pos),
                 message: p.message,
-                hint: Some("fix the YAML syntax first".into()),
+                hint: Some(p.hint.into()),
             };
             return Err(vec![d]);
         }
@@ -50,7 +50,7 @@ pub fn load(text: &str) -> Result<Topology, Vec<Diagnostic>> {
             path: p.path.clone(),
             pos: Some(p.pos),
             message: p.message.clone(),
-            hint: Some("remove or rename one of them".into()),
+            hint: Some(p.hint.into()),
         })
         .collect();
     diags.extend(inline_secrets(&doc.index));

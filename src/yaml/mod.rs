@@ -36,6 +36,8 @@ pub struct YamlProblem {
     pub pos: Pos,
     pub path: String,
     pub message: String,
+    /// What to do about it.
+    pub hint: &'static str,
 }
 
 /// The parsed document: its value, where everything is, and structural problems
@@ -46,6 +48,14 @@ pub struct Document {
     pub index: PathIndex,
     pub problems: Vec<YamlProblem>,
 }
+
+/// Collections may nest this deep (a topology needs fewer than 10 levels). The builder
+/// recurses per level, so the bound is what keeps a hostile file from overflowing the stack.
+pub const MAX_DEPTH: usize = 64;
+
+/// Aliases may copy at most this many nodes in all (a few nested aliases could otherwise
+/// expand to billions: the "billion laughs").
+pub const MAX_ALIAS_NODES: usize = 100_000;
 
 /// Parses one YAML document. A syntax error is returned as the single fatal problem.
 ///
@@ -77,6 +87,8 @@ fn build<'a, I: Iterator<Item = fast::Item<'a>>>(events: I) -> Result<Document, 
         index: PathIndex::default(),
         problems: Vec::new(),
         anchors: HashMap::new(),
+        depth: 0,
+        alias_nodes: 0,
     };
     builder.skip_to_document();
     let value = if builder.at_node() {
@@ -104,7 +116,12 @@ struct Builder<'a, I: Iterator<Item = fast::Item<'a>>> {
     error: Option<YamlProblem>,
     index: PathIndex,
     problems: Vec<YamlProblem>,
-    anchors: HashMap<usize, Value>,
+    /// Anchored values with their node count and height.
+    anchors: HashMap<usize, (Value, usize, usize)>,
+    /// Collections open around the current node.
+    depth: usize,
+    /// Nodes copied by aliases so far.
+    alias_nodes: usize,
 }
 
 impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
@@ -123,6 +140,7 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
                 },
                 path: String::new(),
                 message: format!("YAML syntax error: {}", e.info()),
+                hint: "fix the YAML syntax first",
             });
             return None;
         }
@@ -172,15 +190,73 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
         });
         let (value, anchor) = match event {
             Event::Scalar(text, style, anchor, _) => (scalar(&text, style), anchor),
-            Event::Alias(id) => (self.anchors.get(&id).cloned().unwrap_or(Value::Null), 0),
-            Event::SequenceStart(anchor, _) => (self.sequence(me), anchor),
-            Event::MappingStart(anchor, _) => (self.mapping(me), anchor),
+            Event::Alias(id) => (self.alias(id, &span), 0),
+            Event::SequenceStart(anchor, _) => (self.nested(&span, |b| b.sequence(me)), anchor),
+            Event::MappingStart(anchor, _) => (self.nested(&span, |b| b.mapping(me)), anchor),
             _ => (Value::Null, 0),
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, value.clone());
+            let (nodes, height) = shape(&value);
+            self.anchors.insert(anchor, (value.clone(), nodes, height));
         }
         value
+    }
+
+    /// Reads a collection one level deeper, or stops the document past [`MAX_DEPTH`].
+    fn nested(&mut self, span: &Span, read: impl FnOnce(&mut Self) -> Value) -> Value {
+        if self.depth >= MAX_DEPTH {
+            let message = format!("collections nest deeper than {MAX_DEPTH} levels");
+            self.fail(
+                span,
+                message,
+                "a topology needs fewer than 10 levels: flatten the data",
+            );
+            return Value::Null;
+        }
+        self.depth += 1;
+        let value = read(self);
+        self.depth -= 1;
+        value
+    }
+
+    /// A copy of the anchored value, within the depth and alias-size limits.
+    fn alias(&mut self, id: usize, span: &Span) -> Value {
+        let Some((value, nodes, height)) = self.anchors.get(&id) else {
+            return Value::Null;
+        };
+        if self.depth + height > MAX_DEPTH {
+            let message = format!("this alias nests collections deeper than {MAX_DEPTH} levels");
+            self.fail(
+                span,
+                message,
+                "a topology needs fewer than 10 levels: flatten the data",
+            );
+            return Value::Null;
+        }
+        self.alias_nodes += nodes;
+        if self.alias_nodes > MAX_ALIAS_NODES {
+            let message = format!("aliases copy more than {MAX_ALIAS_NODES} nodes in all");
+            self.fail(
+                span,
+                message,
+                "nested aliases multiply: write the values out or alias less",
+            );
+            return Value::Null;
+        }
+        value.clone()
+    }
+
+    /// Ends the document with a fatal problem at `span` (the first one wins).
+    fn fail(&mut self, span: &Span, message: String, hint: &'static str) {
+        if self.error.is_none() {
+            let here = self.index.entries.len().saturating_sub(1);
+            self.error = Some(YamlProblem {
+                pos: Pos::of(span),
+                path: self.index.path_of(here).unwrap_or_default(),
+                message,
+                hint,
+            });
+        }
     }
 
     fn sequence(&mut self, me: u32) -> Value {
@@ -206,6 +282,7 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
                     pos: key_pos,
                     path: self.index.path_of(me as usize).unwrap_or_default(),
                     message: "mapping keys must be plain strings".into(),
+                    hint: "write the key as a plain or quoted string",
                 });
                 self.skip_rest_of(event);
                 let _ = self.node(me, Seg::Scratch, None); // its value
@@ -219,6 +296,7 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
                     message: format!(
                         "duplicate key \"{key}\" (the first one would be silently overwritten)"
                     ),
+                    hint: "remove or rename one of them",
                 });
                 let _ = self.node(me, Seg::Scratch, None);
                 continue;
@@ -253,6 +331,19 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
     }
 }
 
+/// A value's node count and height (a scalar: 1 and 0).
+fn shape(value: &Value) -> (usize, usize) {
+    let children: Box<dyn Iterator<Item = &Value>> = match value {
+        Value::Array(items) => Box::new(items.iter()),
+        Value::Object(map) => Box::new(map.values()),
+        _ => return (1, 0),
+    };
+    children.fold((1, 1), |(nodes, height), child| {
+        let (n, h) = shape(child);
+        (nodes + n, height.max(h + 1))
+    })
+}
+
 fn scalar(text: &str, style: ScalarStyle) -> Value {
     if style != ScalarStyle::Plain {
         return Value::String(text.to_string());
@@ -281,83 +372,10 @@ fn scalar(text: &str, style: ScalarStyle) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn indexes_nested_paths_with_lines() {
-        let doc = parse("a:\n  b: [1, x]\n  c:\n    - d: true\n").unwrap();
-        assert_eq!(doc.value["a"]["b"][1], Value::String("x".into()));
-        assert_eq!(
-            doc.index.value_pos("a.b[1]"),
-            Some(Pos { line: 2, col: 10 })
-        );
-        assert_eq!(
-            doc.index.value_pos("a.c[0].d"),
-            Some(Pos { line: 4, col: 10 })
-        );
-        assert_eq!(doc.index.key_pos("a.c"), Some(Pos { line: 3, col: 3 }));
-    }
-
-    #[test]
-    fn resolves_core_schema_scalars_but_keeps_addresses_as_strings() {
-        let doc =
-            parse("p: 51820\nq: '51820'\nr: 10.0.12.0/24\ns: 10.0.12.1\nt: ~\nu: 1.5\n").unwrap();
-        assert_eq!(doc.value["p"], Value::from(51820));
-        assert_eq!(doc.value["q"], Value::from("51820"));
-        assert_eq!(doc.value["r"], Value::from("10.0.12.0/24"));
-        assert_eq!(doc.value["s"], Value::from("10.0.12.1"));
-        assert_eq!(doc.value["t"], Value::Null);
-        assert_eq!(doc.value["u"], Value::from(1.5));
-    }
-
-    #[test]
-    fn reports_duplicate_keys_with_position() {
-        let doc = parse("nodes:\n  a: 1\n  a: 2\n").unwrap();
-        assert_eq!(doc.problems.len(), 1);
-        assert_eq!(doc.problems[0].path, "nodes.a");
-        assert_eq!(doc.problems[0].pos, Pos { line: 3, col: 3 });
-        assert_eq!(doc.value["nodes"]["a"], Value::from(1));
-    }
-
-    #[test]
-    fn syntax_error_carries_line() {
-        let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
-        assert!(err.message.starts_with("YAML syntax error"), "{err:?}");
-        assert!(err.pos.line >= 2);
-    }
-
-    #[test]
-    fn aliases_resolve_to_anchored_value() {
-        let doc = parse("a: &x [1]\nb: *x\n").unwrap();
-        assert_eq!(doc.value["b"], doc.value["a"]);
-    }
-
-    #[test]
-    fn a_collection_as_key_is_reported_and_later_keys_keep_their_positions() {
-        let doc = parse("a:\n  ? [x, y]\n  : 1\n  b: 2\nc: 3\n").unwrap();
-        assert_eq!(doc.problems.len(), 1, "{:?}", doc.problems);
-        assert_eq!(doc.problems[0].path, "a");
-        assert_eq!(doc.value["a"]["b"], Value::from(2));
-        assert_eq!(doc.index.value_pos("a.b"), Some(Pos { line: 4, col: 6 }));
-        assert_eq!(doc.index.key_pos("c"), Some(Pos { line: 5, col: 1 }));
-    }
-
-    #[test]
-    fn values_under_a_duplicate_key_are_not_addressable() {
-        let doc = parse("n:\n  a: { x: 1 }\n  a: { x: 2 }\n").unwrap();
-        assert_eq!(doc.problems[0].path, "n.a");
-        assert_eq!(doc.index.value_pos("n.a.x"), Some(Pos { line: 2, col: 11 }));
-        let named = doc.index.keys_named(|k| k == "x");
-        assert_eq!(named, vec![("n.a.x".to_string(), Pos { line: 2, col: 8 })]);
-    }
-
-    #[test]
-    fn a_syntax_error_after_valid_content_is_still_fatal() {
-        let err = parse("a: 1\nb: [2\n").unwrap_err();
-        assert!(err.message.starts_with("YAML syntax error"), "{err:?}");
-    }
-}
+mod tests;
 
 #[cfg(test)]
 mod fast_tests;
+
+#[cfg(test)]
+mod limit_tests;

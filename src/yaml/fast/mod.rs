@@ -383,7 +383,7 @@ impl<'a> Events<'a, '_> {
                 self.scalar(text, quote_style(c), l.mark(v));
                 end
             }
-            b'[' | b'{' => self.flow(l, v)?,
+            b'[' | b'{' => self.flow(l, v, self.stack.len() + 1)?,
             c if plain_start(c, l.byte(v + 1)) => {
                 let b = l.text.as_bytes();
                 let mut end = b.len();
@@ -407,8 +407,12 @@ impl<'a> Events<'a, '_> {
         l.rest_is_blank(end).then_some(())
     }
 
-    /// A one-line flow collection starting at `i`; returns the index after it.
-    fn flow(&mut self, l: &Line<'a>, i: usize) -> Option<usize> {
+    /// A one-line flow collection starting at `i`, `depth` collections deep; returns the
+    /// index after it. Deeper than the builder allows goes to saphyr (this recurses).
+    fn flow(&mut self, l: &Line<'a>, i: usize, depth: usize) -> Option<usize> {
+        if depth > super::MAX_DEPTH {
+            return None;
+        }
         let map = l.byte(i)? == b'{';
         let (start, close, end_event) = if map {
             (Event::MappingStart(0, None), b'}', Event::MappingEnd)
@@ -434,7 +438,7 @@ impl<'a> Events<'a, '_> {
                 }
             }
             j = match l.byte(j)? {
-                b'[' | b'{' => self.flow(l, j)?,
+                b'[' | b'{' => self.flow(l, j, depth + 1)?,
                 _ => self.flow_scalar(l, j, false)?,
             };
             j = l.skip_spaces(j);
