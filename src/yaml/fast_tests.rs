@@ -4,16 +4,6 @@
 
 use super::*;
 
-fn fingerprint(r: &Result<Document, YamlProblem>) -> String {
-    match r {
-        Ok(d) => format!(
-            "{:?}\n{:?}\n{:?}\n{:?}",
-            d.value, d.problems, d.index.entries, d.index.key_text
-        ),
-        Err(e) => format!("error {e:?}"),
-    }
-}
-
 /// Whether the fast path took `text`; panics if it did and disagrees with saphyr.
 fn check(text: &str) -> bool {
     let slow = saphyr_parse(text);
@@ -377,4 +367,25 @@ fn generated_documents_match_saphyr_or_fall_back() {
         "tidy documents must take the fast path ({fast:?})"
     );
     assert!(fast[2] < total / 3, "odd documents must also fall back");
+}
+
+#[test]
+fn keys_near_saphyrs_1024_character_limit_fall_back() {
+    // Found by the fuzz target (fuzz/): saphyr refuses implicit keys of 1,024 characters.
+    for n in [1_000, 1_023, 1_024, 1_100] {
+        for q in ["'", "\"", ""] {
+            let key = format!("{q}{}{q}", "k".repeat(n));
+            for text in [
+                format!("{key}: 1\n"),
+                format!("a: {{ {key}: 1 }}\n"),
+                format!("- {key}: 1\n"),
+            ] {
+                assert_ne!(fast_path_agrees(&text), Some(false), "{n} {q}: {text}");
+            }
+        }
+    }
+    assert_eq!(
+        fast_path_agrees(&format!("{}: 1\n", "k".repeat(999))),
+        Some(true)
+    );
 }

@@ -76,6 +76,25 @@ fn fast_parse(text: &str) -> Option<Result<Document, YamlProblem>> {
     (!bail.get()).then_some(doc)
 }
 
+/// For the differential fuzz target (`fuzz/`) and tests: `None` where the fast path does
+/// not take `text`, else whether its result is saphyr's (values, every position, problems).
+#[doc(hidden)]
+pub fn fast_path_agrees(text: &str) -> Option<bool> {
+    let fast = fast_parse(text)?;
+    Some(fingerprint(&fast) == fingerprint(&saphyr_parse(text)))
+}
+
+/// Everything a parse result holds, as text to compare.
+fn fingerprint(r: &Result<Document, YamlProblem>) -> String {
+    match r {
+        Ok(d) => format!(
+            "{:?}\n{:?}\n{:?}\n{:?}",
+            d.value, d.problems, d.index.entries, d.index.key_text
+        ),
+        Err(e) => format!("error {e:?}"),
+    }
+}
+
 fn saphyr_parse(text: &str) -> Result<Document, YamlProblem> {
     build(Parser::new_from_str(text))
 }

@@ -149,6 +149,9 @@ impl<'a> Iterator for Events<'a, '_> {
     }
 }
 
+/// The longest key the fast path reads (saphyr refuses implicit keys of 1,024 characters).
+const MAX_KEY_BYTES: usize = 1000;
+
 fn at(m: Marker) -> Span {
     Span::new(m, m)
 }
@@ -328,7 +331,14 @@ impl<'a> Events<'a, '_> {
     }
 
     /// Where the key starting at `i` ends (its colon), if there is a block mapping key there.
+    /// Keys of 1,024 characters or more are not implicit keys to saphyr (YAML 1.2's limit);
+    /// anything near that is left to it.
     fn key_end(&self, l: &Line<'a>, i: usize) -> Option<usize> {
+        let end = self.key_colon(l, i)?;
+        (end - i <= MAX_KEY_BYTES).then_some(end)
+    }
+
+    fn key_colon(&self, l: &Line<'a>, i: usize) -> Option<usize> {
         let b = l.text.as_bytes();
         match b.get(i)? {
             b'"' | b'\'' => {
@@ -427,7 +437,11 @@ impl<'a> Events<'a, '_> {
         }
         loop {
             if map {
+                let key = j;
                 j = self.flow_scalar(l, j, true)?;
+                if j - key > MAX_KEY_BYTES {
+                    return None;
+                }
                 j = l.skip_spaces(j);
                 if l.byte(j)? != b':' || l.byte(j + 1)? != b' ' {
                     return None;
