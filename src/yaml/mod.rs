@@ -53,6 +53,8 @@ pub struct Document {
 /// recurses per level, so the bound is what keeps a hostile file from overflowing the stack.
 pub const MAX_DEPTH: usize = 64;
 
+const FLATTEN_HINT: &str = "a topology needs fewer than 10 levels: flatten the data";
+
 /// Aliases may copy at most this many nodes in all (a few nested aliases could otherwise
 /// expand to billions: the "billion laughs").
 pub const MAX_ALIAS_NODES: usize = 100_000;
@@ -225,11 +227,7 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
     fn nested(&mut self, span: &Span, read: impl FnOnce(&mut Self) -> Value) -> Value {
         if self.depth >= MAX_DEPTH {
             let message = format!("collections nest deeper than {MAX_DEPTH} levels");
-            self.fail(
-                span,
-                message,
-                "a topology needs fewer than 10 levels: flatten the data",
-            );
+            self.fail(span, message, FLATTEN_HINT);
             return Value::Null;
         }
         self.depth += 1;
@@ -245,11 +243,7 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
         };
         if self.depth + height > MAX_DEPTH {
             let message = format!("this alias nests collections deeper than {MAX_DEPTH} levels");
-            self.fail(
-                span,
-                message,
-                "a topology needs fewer than 10 levels: flatten the data",
-            );
+            self.fail(span, message, FLATTEN_HINT);
             return Value::Null;
         }
         self.alias_nodes += nodes;
