@@ -389,3 +389,21 @@ fn keys_near_saphyrs_1024_character_limit_fall_back() {
         Some(true)
     );
 }
+
+#[test]
+fn a_dash_before_a_flow_indicator_falls_back() {
+    // Found by the fuzz target: saphyr refuses a plain scalar's `-` before `,[]{}` in a flow.
+    for text in [
+        "a: [-]\n",
+        "a: [b -]\n",
+        "a: [10.42.60,spoke17 -, 24  ]\n",
+        "a: {b: c -}\n",
+        "a: [x, -}]\n",
+        "a: [b-]\n",
+    ] {
+        assert_ne!(fast_path_agrees(text), Some(false), "{text}");
+    }
+    for text in ["a: [b - ]\n", "a: [b -x]\n", "a: x -\n"] {
+        assert_eq!(fast_path_agrees(text), Some(true), "{text}");
+    }
+}

@@ -489,6 +489,10 @@ impl<'a> Events<'a, '_> {
             match b.get(j) {
                 None => return None, // the flow goes on on the next line
                 Some(b',' | b'[' | b']' | b'{' | b'}') => break,
+                // saphyr refuses `-` before a flow indicator (`[-]`, `[b -]`): found by fuzz/.
+                Some(b'-') if matches!(b.get(j + 1), Some(b',' | b'[' | b']' | b'{' | b'}')) => {
+                    return None;
+                }
                 Some(b':') => match b.get(j + 1) {
                     Some(b' ') if key => break,
                     _ => return None,
