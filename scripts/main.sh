@@ -8,7 +8,4 @@ cargo build --release --quiet
 FABRIC=target/release/fabric
 "$FABRIC" check -t "$TOPOLOGY"
 "$FABRIC" keys -t "$TOPOLOGY"
-for layout in primary chr02 split-role; do
-  echo "== layout $layout -> out/$layout"
-  "$FABRIC" render -t "$TOPOLOGY" --layout "$layout" --out "out/$layout"
-done
+"$FABRIC" render -t "$TOPOLOGY" --all-layouts --out out

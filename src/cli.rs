@@ -79,6 +79,9 @@ pub enum Command {
         /// The layout to render (see `layouts` in the topology).
         #[arg(long, default_value = "primary")]
         layout: String,
+        /// Render every layout of the topology, each into OUT/<layout>/.
+        #[arg(long, conflicts_with = "layout")]
+        all_layouts: bool,
         /// Output directory.
         #[arg(long)]
         out: PathBuf,

@@ -91,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
             topology,
             secrets,
             layout,
+            all_layouts,
             out,
         } => {
             let t = match topology.read()? {
@@ -99,10 +100,23 @@ fn run(cli: Cli) -> anyhow::Result<Result<(), Findings>> {
             };
             let dir = secrets.dir_for(&topology);
             let (keys, secret_values) = SecretsDir::new(&dir).load(&t)?;
-            let plan = fabric::plan::plan(&t, &keys, &layout)?;
-            let artifacts = fabric::render::render(&plan, &secret_values);
-            for line in shell::output::write_artifacts(&out, &artifacts)? {
-                println!("{line}");
+            let targets: Vec<(String, std::path::PathBuf)> = if all_layouts {
+                t.layouts
+                    .keys()
+                    .map(|l| (l.to_string(), out.join(l.as_str())))
+                    .collect()
+            } else {
+                vec![(layout, out)]
+            };
+            for (layout, out) in targets {
+                if all_layouts {
+                    println!("== layout {layout} -> {}", out.display());
+                }
+                let plan = fabric::plan::plan(&t, &keys, &layout)?;
+                let artifacts = fabric::render::render(&plan, &secret_values);
+                for line in shell::output::write_artifacts(&out, &artifacts)? {
+                    println!("{line}");
+                }
             }
         }
         Command::Dns {

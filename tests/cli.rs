@@ -141,6 +141,75 @@ fn keys_then_render_writes_every_artifact_and_rerender_changes_nothing() {
 }
 
 #[test]
+fn render_all_layouts_writes_each_layout_into_its_own_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    let all = dir.path().join("all");
+    let s = secrets.to_str().unwrap();
+    assert!(fabric(&["keys", "--secrets", s]).status.success());
+    let out = fabric(&[
+        "render",
+        "--secrets",
+        s,
+        "--all-layouts",
+        "--out",
+        all.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    let headers: Vec<&str> = report.lines().filter(|l| l.starts_with("== ")).collect();
+    assert_eq!(headers.len(), common::LAYOUTS.len(), "{report}");
+    for layout in common::LAYOUTS {
+        let header = format!("== layout {layout} -> {}", all.join(layout).display());
+        assert!(headers.contains(&header.as_str()), "{report}");
+        // Byte for byte what a render of that one layout writes.
+        let one = dir.path().join(format!("one-{layout}"));
+        let single = fabric(&[
+            "render",
+            "--secrets",
+            s,
+            "--layout",
+            layout,
+            "--out",
+            one.to_str().unwrap(),
+        ]);
+        assert!(single.status.success(), "{}", text(&single.stderr));
+        let manifest: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(one.join("manifest.json")).unwrap()).unwrap();
+        let mut paths: Vec<String> = manifest["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["path"].as_str().unwrap().to_string())
+            .collect();
+        paths.push("manifest.json".into());
+        for p in paths {
+            assert_eq!(
+                fs::read(all.join(layout).join(&p)).unwrap(),
+                fs::read(one.join(&p)).unwrap(),
+                "{layout}/{p}"
+            );
+        }
+    }
+    let both = fabric(&[
+        "render",
+        "--secrets",
+        s,
+        "--all-layouts",
+        "--layout",
+        "chr02",
+        "--out",
+        "/nonexistent",
+    ]);
+    assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
+    assert!(
+        text(&both.stderr).contains("cannot be used with"),
+        "{}",
+        text(&both.stderr)
+    );
+}
+
+#[test]
 fn render_refuses_group_readable_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path().join("secrets");
