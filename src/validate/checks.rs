@@ -16,7 +16,9 @@ pub fn cross_check(f: &mut Findings, raw: &RawTopology, t: &Topology) {
     listen_ports(f, t);
     sstp_hubs(f, t);
     layouts(f, t);
-    overlapping_prefixes(f, raw, t);
+    let mut routed = routed_prefixes(raw, t);
+    overlapping_prefixes(f, &mut routed);
+    super::underlay::check(f, t, &routed);
 }
 
 fn references(f: &mut Findings, t: &Topology) {
@@ -227,6 +229,11 @@ fn layouts(f: &mut Findings, t: &Topology) {
                     format!("node \"{hub}\" is not defined"),
                     "name a node under nodes",
                 ),
+                Some(n) if matches!(n.platform, Platform::Macos | Platform::Ios) => f.at(
+                    &path,
+                    format!("\"{hub}\" runs {:?}, which cannot be a hub", n.platform),
+                    "hubs are linux or routeros-v7 nodes",
+                ),
                 Some(n) if !n.memberships.contains_key(plane) => f.at(
                     &path,
                     format!("hub \"{hub}\" is not a member of plane {plane}"),
@@ -236,11 +243,6 @@ fn layouts(f: &mut Findings, t: &Topology) {
                     &path,
                     format!("hub \"{hub}\" has no endpoint"),
                     format!("spokes must reach the hub: set nodes.{hub}.endpoint"),
-                ),
-                Some(n) if matches!(n.platform, Platform::Macos | Platform::Ios) => f.at(
-                    &path,
-                    format!("\"{hub}\" runs {:?}, which cannot be a hub", n.platform),
-                    "hubs are linux or routeros-v7 nodes",
                 ),
                 Some(_) => {}
             }
@@ -266,9 +268,8 @@ fn layouts(f: &mut Findings, t: &Topology) {
     }
 }
 
-/// Every prefix that some hub routes to exactly one peer must be disjoint from every other:
-/// WireGuard AllowedIPs silently hand an overlapping prefix to whichever peer was set last.
-fn overlapping_prefixes(f: &mut Findings, raw: &RawTopology, t: &Topology) {
+/// Every prefix that some hub routes to exactly one peer, with its YAML path.
+fn routed_prefixes(raw: &RawTopology, t: &Topology) -> Vec<(Ipv4Net, String)> {
     let mut owned: Vec<(Ipv4Net, String)> = Vec::new();
     for p in t.planes.values() {
         owned.push((p.subnet, format!("planes.{}.subnet", p.name)));
@@ -291,9 +292,15 @@ fn overlapping_prefixes(f: &mut Findings, raw: &RawTopology, t: &Topology) {
             }
         }
     }
+    owned
+}
+
+/// The routed prefixes must be disjoint: WireGuard AllowedIPs silently hand an overlapping
+/// prefix to whichever peer was set last.
+fn overlapping_prefixes(f: &mut Findings, owned: &mut [(Ipv4Net, String)]) {
     owned.sort_by_key(|(net, path)| (net.network(), net.prefix_len(), path.clone()));
     let mut open: Option<&(Ipv4Net, String)> = None;
-    for item in &owned {
+    for item in owned.iter() {
         match open {
             Some(outer) if outer.0.contains(&item.0.network()) => {
                 f.at(

@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use crate::diag::Findings;
 use crate::model::{Failback, FailoverPolicy, Layout, LayoutName, Node, NodeName, Platform};
-use crate::raw::RawFailover;
+use crate::raw::{RawFailover, RawTopology};
 
 use super::fields;
 
@@ -70,6 +70,7 @@ pub const DEAD_HUB_SIGNALS: i64 = 3;
 pub fn policy(
     f: &mut Findings,
     r: &RawFailover,
+    raw: &RawTopology,
     nodes: &std::collections::BTreeMap<NodeName, Node>,
     layouts: &std::collections::BTreeMap<LayoutName, Layout>,
 ) -> Option<FailoverPolicy> {
@@ -79,6 +80,16 @@ pub fn policy(
         let name = fields::parse::<NodeName>(f, text, &path)?;
         match nodes.get(&name) {
             Some(n) => Some(n.clone()),
+            // Defined but with findings of its own: those explain it.
+            None if raw.nodes.contains_key(name.as_str()) => None,
+            None if value.is_none() => {
+                f.at(
+                    "failover",
+                    format!("{key} defaults to \"{default}\", which is not a node here"),
+                    format!("set failover.{key} to one of the nodes"),
+                );
+                None
+            }
             None => {
                 f.at(
                     &path,
@@ -201,7 +212,7 @@ pub fn policy(
             );
             None
         }
-        n => int(f, Some(n), n, "signals_needed", 1, SIGNALS),
+        n => int(f, Some(n), n, "signals_needed", 1, DEAD_HUB_SIGNALS),
     };
     let hold_down = int(
         f,

@@ -8,6 +8,7 @@ mod checks;
 mod failover;
 mod fields;
 mod sections;
+mod underlay;
 
 use crate::diag::Diagnostic;
 use crate::model::Topology;

@@ -31,13 +31,13 @@ pub fn build(raw: &RawTopology) -> Result<Topology, Findings> {
             n.routes.push(v.subnet);
         }
     }
-    let sstp = raw.sstp.as_ref().and_then(|s| sstp(&mut f, s, &planes));
+    let sstp = raw.sstp.as_ref().and_then(|s| sstp(&mut f, s, raw));
     let layouts = layouts(&mut f, raw);
     let dns = dns(&mut f, raw);
     let failover = raw
         .failover
         .as_ref()
-        .and_then(|r| super::failover::policy(&mut f, r, &nodes, &layouts));
+        .and_then(|r| super::failover::policy(&mut f, r, raw, &nodes, &layouts));
     if !f.is_empty() {
         return Err(f);
     }
@@ -181,13 +181,15 @@ fn vlans(f: &mut Findings, raw: &RawTopology) -> Vec<Vlan> {
                 "VLAN subnets live inside vlans.supernet",
             );
         }
+        // The convention (VLAN id = third octet) can only hold for ids up to 255.
         let third = subnet.network().octets()[2] as i64;
-        if third != id || subnet.prefix_len() < 24 {
+        if id <= 255 && (third != id || subnet.prefix_len() < 24) {
+            let [a, b, _, _] = supernet.unwrap_or(subnet).network().octets();
             f.at(
                 format!("{path}.subnet"),
                 format!("VLAN {id} has subnet \"{subnet}\" (third octet {third})"),
                 format!(
-                    "the convention is VLAN id = third octet: use 10.42.{id}.0/24 or change the id"
+                    "the convention is VLAN id = third octet: use {a}.{b}.{id}.0/24 or change the id"
                 ),
             );
         }
@@ -311,7 +313,7 @@ fn nodes(
             .as_ref()
             .and_then(|s| sstp_hub_side(f, s, &format!("{path}.sstp")));
         let rest = n.rest.as_ref().and_then(|r| {
-            let port = fields::port(f, r.port.unwrap_or(443), format_args!("{path}.rest.port"))?;
+            let port = fields::port(f, r.port.unwrap_or(8443), format_args!("{path}.rest.port"))?;
             let allow_from = r
                 .allow_from
                 .iter()
@@ -382,7 +384,7 @@ fn sstp_hub_side(f: &mut Findings, s: &RawSstpHub, path: &str) -> Option<SstpHub
     })
 }
 
-fn sstp(f: &mut Findings, s: &RawSstp, planes: &BTreeMap<Ifname, Plane>) -> Option<Sstp> {
+fn sstp(f: &mut Findings, s: &RawSstp, raw: &RawTopology) -> Option<Sstp> {
     let plane = required(
         f,
         &s.plane,
@@ -390,8 +392,9 @@ fn sstp(f: &mut Findings, s: &RawSstp, planes: &BTreeMap<Ifname, Plane>) -> Opti
         "the plane client sites join, e.g. wg0",
     )
     .and_then(|p| fields::parse::<Ifname>(f, p, "sstp.plane"));
+    // A plane with findings of its own is reported there, not here.
     if let Some(p) = &plane
-        && !planes.contains_key(p)
+        && !raw.planes.contains_key(p.as_str())
     {
         f.at(
             "sstp.plane",

@@ -425,7 +425,7 @@ fn rejects_more_signals_needed_than_there_are_signals() {
     assert_single(
         &text,
         "signals_needed: 6",
-        "t.yaml:@LINE:19: failover.signals_needed: signals_needed 6 is out of range (use 1-5)",
+        "t.yaml:@LINE:19: failover.signals_needed: signals_needed 6 is out of range (use 1-3)",
     );
 }
 
@@ -456,4 +456,142 @@ fn rejects_an_unknown_failback_mode() {
         "failback: sometimes",
         "t.yaml:@LINE:13: failover.failback: \"sometimes\" is not a failback mode (use manual (only `fabric failback` returns) or auto)",
     );
+}
+
+#[test]
+fn rejects_a_routed_prefix_containing_a_public_endpoint() {
+    // nuc's LAN would swallow CHR01's endpoint 203.0.113.10: spokes would send the tunnel's
+    // own packets into the tunnel.
+    let text = with(
+        "      wg0: { address: 10.0.12.31 }\n",
+        "      wg0: { address: 10.0.12.31 }\n    routes: [203.0.113.0/24]\n",
+    );
+    let got = findings(&text);
+    let line = line_of(&text, "routes: [203.0.113.0/24]");
+    assert_eq!(
+        got,
+        vec![
+            format!(
+                "t.yaml:{line}:14: nodes.nuc.routes[0]: \"203.0.113.0/24\" contains the endpoint 203.0.113.10 of node \"chr01\" (peers would route the tunnel's own packets into the tunnel; keep public endpoints out of routed prefixes)"
+            ),
+            format!(
+                "t.yaml:{line}:14: nodes.nuc.routes[0]: \"203.0.113.0/24\" contains the endpoint 203.0.113.20 of node \"chr02\" (peers would route the tunnel's own packets into the tunnel; keep public endpoints out of routed prefixes)"
+            ),
+        ]
+    );
+    // A plane's extra routes too, including a full tunnel (fabric apply routes prefixes
+    // without wg-quick's policy routing, so 0.0.0.0/0 would take the host's default route).
+    for route in ["198.51.100.0/24", "0.0.0.0/0"] {
+        let text = with(
+            "routes: [10.42.60.0/24]",
+            &format!("routes: [10.42.60.0/24, {route}]"),
+        );
+        let got = findings(&text);
+        assert!(!got.is_empty(), "{route}");
+        assert!(
+            got.iter()
+                .all(|g| g.contains("planes.wg1.routes[1]") && g.contains("contains the endpoint")),
+            "{got:#?}"
+        );
+    }
+}
+
+#[test]
+fn rejects_a_rest_port_on_the_sstp_port() {
+    // Left out, REST defaults to 8443, off the SSTP port.
+    let text = with(
+        "    rest: { port: 8443, allow_from: [198.51.100.20/32] }\n  chr02",
+        "    rest: { allow_from: [198.51.100.20/32] }\n  chr02",
+    );
+    let t = load(&text).expect("valid");
+    let chr01 = &t.nodes[&"chr01".parse().unwrap()];
+    assert_eq!(chr01.rest.as_ref().unwrap().port, 8443);
+    let text = with(
+        "    rest: { port: 8443, allow_from: [198.51.100.20/32] }\n  chr02",
+        "    rest: { port: 443, allow_from: [198.51.100.20/32] }\n  chr02",
+    );
+    assert_single(
+        &text,
+        "rest: { port: 443",
+        "t.yaml:@LINE:19: nodes.chr01.rest.port: REST port 443 is the SSTP port (sstp.port 443) (RouterOS gives a TCP port to one service: move REST elsewhere, e.g. 8443)",
+    );
+}
+
+#[test]
+fn rejects_an_sstp_hub_listed_twice_and_ppp_network_addresses() {
+    let text = with("  hubs: [chr01, chr02]", "  hubs: [chr01, chr02, chr01]");
+    assert_single(
+        &text,
+        "hubs: [chr01, chr02, chr01]",
+        "t.yaml:@LINE:24: sstp.hubs[2]: \"chr01\" is listed twice (list each hub once: clients dial every listed hub, in this order)",
+    );
+    let text = with("      address: 10.0.13.13", "      address: 10.0.13.255");
+    assert_single(
+        &text,
+        "address: 10.0.13.255",
+        "t.yaml:@LINE:16: sstp.clients[2].address: \"10.0.13.255\" is the network or broadcast address of 10.0.13.0/24 (pick a host address)",
+    );
+    let text = with("sstp: { address: 10.0.13.2,", "sstp: { address: 10.0.13.0,");
+    assert_single(
+        &text,
+        "sstp: { address: 10.0.13.0,",
+        "t.yaml:@LINE:22: nodes.chr02.sstp.address: \"10.0.13.0\" is the network or broadcast address of 10.0.13.0/24 (pick a host address)",
+    );
+}
+
+#[test]
+fn a_layout_hub_on_a_phone_is_reported_before_membership_or_endpoint() {
+    let text = with("split-role: { wg0: vps01,", "split-role: { wg0: mac,");
+    assert_single(
+        &text,
+        "split-role: { wg0: mac,",
+        "t.yaml:@LINE:22: layouts.split-role.wg0: \"mac\" runs Macos, which cannot be a hub (hubs are linux or routeros-v7 nodes)",
+    );
+}
+
+#[test]
+fn a_node_with_its_own_findings_is_not_also_reported_undefined() {
+    // vps01's bad platform is the one finding; failover.controller names it and says nothing.
+    let text = with(
+        "    platform: linux\n    description: VPS",
+        "    platform: debian\n    description: VPS",
+    );
+    let got = findings(&text);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(got[0].contains("nodes.vps01.platform"), "{got:#?}");
+    // A plane with a bad MTU is not also "not defined" for sstp.plane.
+    let text = with(
+        "    mtu: 1420\n    keepalive: 25\n  wg1",
+        "    mtu: 1500000\n    keepalive: 25\n  wg1",
+    );
+    let got = findings(&text);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(got[0].contains("planes.wg0.mtu"), "{got:#?}");
+    // A controller left to its default names the default.
+    let text =
+        with("  controller: vps01 ", "  #controller: vps01 ").replace("  vps01:\n", "  vps09:\n");
+    let got = findings(&text);
+    assert!(
+        got.iter().any(|g| g.contains("failover: controller defaults to \"vps01\", which is not a node here (set failover.controller to one of the nodes)")),
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn vlan_hints_follow_the_supernet_and_ids_above_255_are_free() {
+    let text = with("supernet: 10.42.0.0/16", "supernet: 10.50.0.0/16")
+        .replacen(
+            "subnet: 10.42.60.0/24\n      via",
+            "subnet: 10.50.61.0/24\n      via",
+            1,
+        )
+        .replacen("routes: [10.42.60.0/24]", "routes: [10.50.61.0/24]", 1)
+        .replacen("value: 10.42.60.12", "value: 10.50.61.12", 1);
+    assert_single(
+        &text,
+        "subnet: 10.50.61.0/24",
+        "t.yaml:@LINE:15: vlans.list[0].subnet: VLAN 60 has subnet \"10.50.61.0/24\" (third octet 61) (the convention is VLAN id = third octet: use 10.50.60.0/24 or change the id)",
+    );
+    let text = with("    - id: 60", "    - id: 300");
+    load(&text).expect("a VLAN id above 255 cannot follow the third-octet convention");
 }
