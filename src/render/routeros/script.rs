@@ -2,8 +2,18 @@
 
 use crate::render::quote::ros_quote;
 
-/// Placeholder for the generation tag, replaced once the body is complete.
-const GEN: &str = "@GEN@";
+/// Placeholder for the generation tag, replaced once the body is complete. A raw control
+/// byte: `ros_quote` writes every control byte as `\XX`, so no quoted value (a site name,
+/// a user, a password) can ever contain it.
+const GEN: &str = "\u{1}GEN\u{1}";
+
+/// `prefix` (plain ASCII that quoting leaves alone) + the placeholder + `rest`, as one quoted
+/// value.
+fn quoted_with_gen(prefix: &str, rest: &str) -> String {
+    let quoted = ros_quote(&format!("{prefix}{rest}"));
+    debug_assert!(quoted[1..].starts_with(prefix));
+    format!("\"{prefix}{GEN}{}", &quoted[1 + prefix.len()..])
+}
 
 pub struct Script {
     body: String,
@@ -31,7 +41,7 @@ impl Script {
 
     /// The comment value that tags a fabric-owned object: `fabric:g<GEN>:<what>`.
     pub fn tag(what: &str) -> String {
-        ros_quote(&format!("fabric:g{GEN}:{what}"))
+        quoted_with_gen("fabric:g", &format!(":{what}"))
     }
 
     /// Adds the object when `find` matches nothing, otherwise sets it in place.
@@ -47,7 +57,7 @@ impl Script {
 
     /// Removes fabric-owned objects of `menu` that this generation did not touch.
     pub fn sweep(&mut self, menu: &str, extra: &str) {
-        let current = ros_quote(&format!("^fabric:g{GEN}:"));
+        let current = quoted_with_gen("^fabric:g", ":");
         self.line(&format!(
             "{menu} remove [find where {extra}comment~\"^fabric:\" and !(comment~{current})]"
         ));
@@ -73,4 +83,34 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generation_fills_tags_and_never_user_data() {
+        let mut s = Script::new();
+        let user = ros_quote("ops@GEN@b\u{1}GEN\u{1}");
+        s.line(&format!(
+            "/ppp secret add name={user} comment={}",
+            Script::tag("x")
+        ));
+        s.sweep("/ppp secret", "");
+        let out = s.finish(&[]);
+        let at = out.find("comment=\"fabric:g").expect("tagged") + "comment=\"fabric:g".len();
+        let generation = &out[at..at + 8];
+        assert!(generation.bytes().all(|b| b.is_ascii_hexdigit()), "{out}");
+        assert!(out.contains("name=\"ops@GEN@b\\01GEN\\01\""), "{out}");
+        assert!(
+            out.contains(&format!("comment=\"fabric:g{generation}:x\"")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("!(comment~\"^fabric:g{generation}:\")")),
+            "{out}"
+        );
+        assert!(!out.contains('\u{1}'), "{out}");
+    }
 }
