@@ -11,6 +11,7 @@ pub mod diag;
 pub mod dns;
 pub mod failover;
 pub mod lab;
+pub mod logging;
 pub mod model;
 pub mod plan;
 pub mod raw;

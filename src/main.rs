@@ -30,10 +30,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,hickory_server=warn,hickory_proto=warn".into()),
-        )
+        .with_env_filter(fabric::logging::log_filter(
+            std::env::var("RUST_LOG").ok().as_deref(),
+        ))
         .init();
     match run(cli) {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -207,6 +207,35 @@ fn a_dead_wireguard_go_is_replaced_by_the_next_apply() {
 }
 
 #[test]
+fn a_killed_wireguard_go_leaves_a_stale_socket_that_the_next_apply_replaces() {
+    let lab = Lab::new();
+    let wg = lab.ns.wireguard_go("wg0");
+    lab.expect("apply", 0);
+    // SIGKILL (an OOM kill): no clean-up, the socket file stays behind.
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &wg.pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let gone = support::netns::poll_until(
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_millis(20),
+        || !lab.ns.has_link("wg0"),
+    );
+    assert!(gone, "wg0 vanished with its wireguard-go");
+    let sock = lab.ns.wg_run_dir().join("wg0.sock");
+    assert!(
+        sock.exists(),
+        "the killed wireguard-go left {}",
+        sock.display()
+    );
+    let drift = Lab::change_lines(&lab.expect("plan", 1));
+    assert_eq!(drift[0], "+ interface", "{drift:#?}");
+    lab.expect("apply", 0);
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+}
+
+#[test]
 fn a_uapi_socket_that_never_answers_fails_within_the_deadline() {
     let lab = Lab::new();
     // A TUN link named wg0 and a socket that accepts but never answers: a hung daemon.
@@ -316,8 +345,32 @@ fn hand_made_link_drift_is_read_exactly_and_repaired() {
         "left alone: {other_table}"
     );
 
-    // The only address replaced by another in the same subnet: the old one has to go first
-    // (it is the primary), which flushes the link's routes; fabric's come back in the same apply.
+    // The operator's route (proto static, added above) must survive every address change.
+    let keeps_static_route = |when: &str| {
+        let routes = lab.ns.run_ok(&["ip", "route", "show", "dev", "wg0"]);
+        assert!(routes.contains("10.97.0.0/24"), "{when}: {routes}");
+    };
+    keeps_static_route("address in another subnet");
+
+    // The planned address with another prefix length: two primaries, so the new one goes
+    // first and the link never loses its last address.
+    let (ip_only, _) = planned.split_once('/').expect("a prefix");
+    let wider = format!("{ip_only}/23");
+    lab.ns.run_ok(&["ip", "addr", "add", &wider, "dev", "wg0"]);
+    lab.ns
+        .run_ok(&["ip", "addr", "del", &planned, "dev", "wg0"]);
+    let drift = Lab::change_lines(&lab.expect("plan", 1));
+    assert_eq!(
+        drift,
+        vec![format!("+ address {planned}; - address {wider}")]
+    );
+    lab.expect("apply", 0);
+    assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+    keeps_static_route("prefix length changed");
+
+    // The only address replaced by another in the same subnet: the new one would be a
+    // secondary of the old primary, so fabric turns on promote_secondaries and still adds
+    // first; nothing is flushed.
     let same_subnet = format!("{}.99/24", planned.rsplit_once('.').expect("dotted").0);
     // (Made without ever leaving the link address-less, so its routes stay.)
     for cmd in [
@@ -335,6 +388,7 @@ fn hand_made_link_drift_is_read_exactly_and_repaired() {
     );
     lab.expect("apply", 0);
     assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+    keeps_static_route("address in the same subnet");
 
     // Link down also drops the routes through it; both come back.
     lab.ns.run_ok(&["ip", "link", "set", "dev", "wg0", "down"]);

@@ -98,8 +98,10 @@ enum PeerOp {
     Remove(Key),
 }
 
-/// The peer requests for `changes`, removals first (a re-keyed peer's old key may hold the
-/// allowed IPs its new key takes).
+/// The peer requests for `changes`, removals last, as in the UAPI transaction: setting a
+/// peer's allowed IPs moves them from whichever peer held them, so the new hub or the
+/// re-keyed peer carries the traffic before the old one goes, and a request that fails
+/// halfway leaves the old peer in place rather than no route at all.
 fn peer_ops(changes: &[WgChange]) -> Vec<PeerOp> {
     let mut removes = Vec::new();
     let mut sets = Vec::new();
@@ -120,8 +122,8 @@ fn peer_ops(changes: &[WgChange]) -> Vec<PeerOp> {
             _ => {}
         }
     }
-    removes.extend(sets);
-    removes
+    sets.extend(removes);
+    sets
 }
 
 /// Where `wg set` reads the private key: stdin, so the key never shows in `ps`. Not

@@ -149,11 +149,16 @@ fn read_now(ifname: &Ifname) -> anyhow::Result<InterfaceObserved> {
              interface, or wireguard-go started in another mount namespace?)",
             sock.display()
         ),
-        (None, Some(_)) => bail!(
-            "{} exists but there is no link {ifname} (a dead wireguard-go left it; \
-             remove the file)",
-            sock.display()
-        ),
+        // A killed wireguard-go leaves its socket behind; nobody answers it, and the next
+        // wireguard-go removes it when it starts. So: no interface.
+        (None, Some(_)) => match std::os::unix::net::UnixStream::connect(&sock) {
+            Err(e) if is_refused(&e) => return Ok(InterfaceObserved::default()),
+            _ => bail!(
+                "{} answers but there is no link {ifname} in this network namespace (a \
+                 wireguard-go of another namespace sharing /var/run/wireguard?)",
+                sock.display()
+            ),
+        },
         (Some(_), Some(pending)) => pending.wait()?,
     };
     observed(&host, link.unwrap_or_default())
@@ -208,6 +213,33 @@ fn apply_now(ifname: &Ifname, changes: &[WgChange]) -> anyhow::Result<()> {
     apply_link_changes(ifname, changes)
 }
 
+/// Whether `e` says nothing listens on the socket (connection refused, or the file vanished
+/// meanwhile).
+fn is_refused(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+    )
+}
+
+/// Whether the kernel would make one of these addresses a secondary of the other.
+fn same_subnet(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.prefix_len() == b.prefix_len() && a.network() == b.network()
+}
+
+/// Switches on `promote_secondaries` for the link (best effort): removing its primary address
+/// then promotes a secondary instead of deleting it.
+fn promote_secondaries(ifname: &str) -> bool {
+    let path = format!("/proc/sys/net/ipv4/conf/{ifname}/promote_secondaries");
+    match std::fs::write(&path, "1\n") {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("{path}: {e}; removing the old address first");
+            false
+        }
+    }
+}
+
 /// The non-WireGuard part of `changes` (MTU, addresses, link up, routes, forwarding) through
 /// iproute2. Shared by the userspace and the kernel backend.
 pub(super) fn apply_link_changes(ifname: &Ifname, changes: &[WgChange]) -> anyhow::Result<()> {
@@ -217,14 +249,17 @@ pub(super) fn apply_link_changes(ifname: &Ifname, changes: &[WgChange]) -> anyho
             WgChange::SetMtu { to, .. } => ip::set_mtu(name, *to)?,
             WgChange::SetAddress { remove, add } => {
                 // The new address goes first, so the link never loses its last IPv4 address
-                // (which flushes every route through it, the operator's too) — unless it shares
-                // a subnet with an old one: removing a primary address takes the secondaries
-                // of its subnet with it. Fabric's own routes are put back either way.
+                // (which flushes every route through it, the operator's too). The kernel makes
+                // an address a secondary of a primary with the same network and prefix
+                // length, and removing the primary takes its secondaries along — unless
+                // `promote_secondaries` is on, so it is switched on for that case; where it
+                // cannot be, the old address goes first. Fabric's own routes are put back
+                // either way.
                 let routes = |name| ip::read(name).map(|l| l.map(|l| l.routes).unwrap_or_default());
                 let before = routes(name)?;
-                let apart =
-                    |a: &Ipv4Net, r: &Ipv4Net| !a.contains(&r.addr()) && !r.contains(&a.addr());
-                let add_first = add.is_some_and(|a| remove.iter().all(|r| apart(&a, r)));
+                let add_first = add.is_some_and(|a| {
+                    remove.iter().all(|r| !same_subnet(&a, r)) || promote_secondaries(name)
+                });
                 if add_first && let Some(a) = add {
                     ip::add_address(name, *a)?;
                 }

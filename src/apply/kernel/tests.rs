@@ -33,7 +33,7 @@ fn finds_the_module_in_modules_dep_and_builtin_in_any_compression() {
 }
 
 #[test]
-fn peer_requests_remove_first_and_spell_out_keepalive_and_psk() {
+fn peer_requests_remove_last_and_spell_out_keepalive_and_psk() {
     let mut added = plan_peer("nuc", None, &["10.0.12.31/32"]);
     added.keepalive = None;
     let hub = plan_peer("chr01", Some("203.0.113.10:51820"), &["10.0.12.0/24"]);
@@ -51,8 +51,8 @@ fn peer_requests_remove_first_and_spell_out_keepalive_and_psk() {
         WgChange::LinkUp,
     ]);
     assert_eq!(ops.len(), 3, "{ops:?}");
-    assert_eq!(ops[0], PeerOp::Remove(Key::new(*gone.as_bytes())));
-    let PeerOp::Set(new) = &ops[1] else {
+    assert_eq!(ops[2], PeerOp::Remove(Key::new(*gone.as_bytes())));
+    let PeerOp::Set(new) = &ops[0] else {
         panic!("{ops:?}")
     };
     assert_eq!(new.public_key, Key::new(*added.public_key.as_bytes()));
@@ -61,7 +61,7 @@ fn peer_requests_remove_first_and_spell_out_keepalive_and_psk() {
         "new peer: say nothing"
     );
     assert_eq!(new.allowed_ips.len(), 1);
-    let PeerOp::Set(updated) = &ops[2] else {
+    let PeerOp::Set(updated) = &ops[1] else {
         panic!("{ops:?}")
     };
     assert_eq!(updated.persistent_keepalive_interval, Some(25));
