@@ -79,6 +79,7 @@ pub struct RawSstpHub {
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct RawRest {
     pub port: Option<i64>,
+    pub certificate: Option<String>,
     #[serde(default)]
     pub allow_from: Vec<String>,
 }

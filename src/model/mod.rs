@@ -102,6 +102,8 @@ pub struct SstpHubSide {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rest {
     pub port: u16,
+    /// The certificate `www-ssl` presents (default: the node's SSTP certificate).
+    pub certificate: String,
     pub allow_from: Vec<Ipv4Net>,
 }
 

@@ -327,7 +327,16 @@ fn clients(t: &Topology, s: &Sstp) -> Vec<ClientPlan> {
             })
         })
         .collect();
-    let routes = normalize(t.planes.values().map(|p| p.subnet).collect());
+    // Everything the fabric routes except other client sites: the planes and the LANs behind
+    // nodes (VLANs included). Without the LANs a client site's replies to, say, a VLAN 60
+    // host would leave through its WAN default route.
+    let routes = normalize(
+        t.planes
+            .values()
+            .map(|p| p.subnet)
+            .chain(t.nodes.values().flat_map(|n| n.routes.iter().copied()))
+            .collect(),
+    );
     s.clients
         .iter()
         .map(|c| ClientPlan {
@@ -388,6 +397,23 @@ mod tests {
             node_plan(&t, &ring, "nope", &nobody),
             Err(PlanError::UnknownLayout("nope".into()))
         );
+    }
+
+    #[test]
+    fn client_sites_route_the_planes_and_the_lans_behind_nodes_but_not_other_sites() {
+        let (t, ring) = shipped();
+        let p = plan(&t, &ring, "primary").unwrap();
+        assert_eq!(p.clients.len(), 3);
+        for c in &p.clients {
+            let routes: Vec<String> = c.routes.iter().map(|n| n.to_string()).collect();
+            // VLAN 60 behind z640: without it the site's replies to 10.42.60.x go to its WAN.
+            assert_eq!(
+                routes,
+                ["10.0.12.0/24", "10.33.33.0/24", "10.42.60.0/24"],
+                "{}",
+                c.name
+            );
+        }
     }
 
     #[test]

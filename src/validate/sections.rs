@@ -320,7 +320,20 @@ fn nodes(
                 .enumerate()
                 .filter_map(|(i, a)| fields::net(f, a, format_args!("{path}.rest.allow_from[{i}]")))
                 .collect();
-            Some(Rest { port, allow_from })
+            // The one certificate the bootstrap script makes per hub is the SSTP one.
+            let certificate = match r.certificate.as_deref() {
+                Some(c) => fields::text(f, c, format_args!("{path}.rest.certificate"), 64)?,
+                None => n
+                    .sstp
+                    .as_ref()
+                    .and_then(|s| s.certificate.clone())
+                    .unwrap_or_else(|| "fabric-sstp".into()),
+            };
+            Some(Rest {
+                port,
+                certificate,
+                allow_from,
+            })
         });
         if let Some(platform) = platform {
             out.insert(

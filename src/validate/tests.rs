@@ -595,3 +595,30 @@ fn vlan_hints_follow_the_supernet_and_ids_above_255_are_free() {
     let text = with("    - id: 60", "    - id: 300");
     load(&text).expect("a VLAN id above 255 cannot follow the third-octet convention");
 }
+
+#[test]
+fn rest_presents_the_sstp_certificate_unless_told_otherwise() {
+    let cert = |text: &str, node: &str| {
+        let t = load(text).expect("valid");
+        t.nodes[&node.parse().unwrap()]
+            .rest
+            .as_ref()
+            .unwrap()
+            .certificate
+            .clone()
+    };
+    assert_eq!(cert(SHIPPED, "chr01"), "chr01-sstp");
+    let text = with(
+        "rest: { port: 8443, allow_from: [198.51.100.20/32] }\n  chr02",
+        "rest: { port: 8443, certificate: api-cert, allow_from: [198.51.100.20/32] }\n  chr02",
+    );
+    assert_eq!(cert(&text, "chr01"), "api-cert");
+    // A RouterOS node without an sstp side: the bootstrap script's default name.
+    let text = with(
+        "    sstp: { address: 10.0.13.2, hostname: chr02.lab.example.com, certificate: chr02-sstp }\n",
+        "",
+    )
+    .replace("hubs: [chr01, chr02]", "hubs: [chr01]")
+    .replace("sstp: chr02 }", "sstp: chr01 }");
+    assert_eq!(cert(&text, "chr02"), "fabric-sstp");
+}

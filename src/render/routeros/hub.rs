@@ -35,13 +35,8 @@ pub fn render(plan: &Plan, node: &NodePlan, secrets: &Secrets) -> Artifact {
         s.sweep(menu, "");
     }
     if let Some(rest) = &node.rest {
-        s.comment(
-            "--- REST API (www-ssl) off 443, which SSTP needs; only the controller may use it ---",
-        );
-        let cert = node
-            .sstp_server
-            .as_ref()
-            .map_or_else(|| ros_quote("fabric-api"), |x| ros_quote(&x.certificate));
+        s.comment("--- REST API (www-ssl) off the SSTP port; only the controller may use it ---");
+        let cert = ros_quote(&rest.certificate);
         let from = if rest.allow_from.is_empty() {
             String::new()
         } else {
