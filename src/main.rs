@@ -352,9 +352,9 @@ fn serve(opts: fabric::daemon::ServeOptions, wiring: ServeWiring) -> anyhow::Res
     };
     let plugins = fabric::daemon::Plugins {
         backend: std::sync::Arc::new(std::sync::Mutex::new(backend)),
-        fencer: Box::new(fabric::daemon::rest_fencer::RestFencer {
-            credentials: wiring.routeros_credentials.clone(),
-        }),
+        fencer: Box::new(fabric::daemon::rest_fencer::RestFencer::new(
+            wiring.routeros_credentials.clone(),
+        )),
         probes: fabric::daemon::monitor::RealProbes {
             fabric_ca: wiring.fabric_ca,
             credentials: wiring.routeros_credentials.clone(),

@@ -71,8 +71,8 @@ fn lab_with_agents(tag: &str, target: &str) -> (Lab, Vec<Agent>) {
 }
 
 /// Cuts CHR01's underlay, then checks that both spokes reach VPS01 through `via` (an
-/// endpoint) and that DNS on wg1 still answers.
-fn cut_and_follow(lab: &Lab, layout: &str, via: &str) {
+/// endpoint), that DNS on wg1 still answers and that the daemon logs `fence_log` about CHR01.
+fn cut_and_follow(lab: &Lab, layout: &str, via: &str, fence_log: &str) {
     let link = lab.underlay_link("203.0.113.10");
     let cut = Instant::now();
     lab.inet(&["link", "set", &link, "down"]);
@@ -98,11 +98,10 @@ fn cut_and_follow(lab: &Lab, layout: &str, via: &str) {
             "DNS on wg1 keeps answering during the failover"
         );
     }
-    // CHR01 is unreachable: the fence is attempted in the background and reported as impossible.
     assert!(
         poll_until(Duration::from_secs(10), Duration::from_millis(50), || lab
             .log_text()
-            .contains("fence not possible")),
+            .contains(fence_log)),
         "{}",
         lab.log_text()
     );
@@ -112,7 +111,8 @@ fn cut_and_follow(lab: &Lab, layout: &str, via: &str) {
 fn cut_hub_moves_spokes_through_agents_to_chr02_and_dns_keeps_answering() {
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let (lab, agents) = lab_with_agents("e", "chr02");
-    cut_and_follow(&lab, "chr02", "203.0.113.20:51820");
+    // CHR01 is unreachable: the fence is attempted in the background and reported as impossible.
+    cut_and_follow(&lab, "chr02", "203.0.113.20:51820", "fence not possible");
     drop(agents);
 }
 
@@ -120,7 +120,13 @@ fn cut_hub_moves_spokes_through_agents_to_chr02_and_dns_keeps_answering() {
 fn cut_hub_moves_spokes_through_agents_to_vps01_in_split_role() {
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let (lab, agents) = lab_with_agents("s", "split-role");
-    cut_and_follow(&lab, "split-role", "198.51.100.20:51820");
+    // CHR01 keeps the SSTP role in split-role: not fenced; the hub push gives it the layout.
+    cut_and_follow(
+        &lab,
+        "split-role",
+        "198.51.100.20:51820",
+        "not fenced: it keeps a role in this layout",
+    );
     // Client sites keep CHR01 for SSTP in split-role; here CHR01 itself is cut, so only check
     // that VPS01 now serves wg0 as the hub.
     assert!(
@@ -170,6 +176,18 @@ fn hub_with_dead_wireguard_but_live_rest_is_fenced() {
     assert!(
         peers.trim().is_empty(),
         "fenced chr01 keeps no active spoke peers: {peers}"
+    );
+    // Client routers prefer chr01 (first in sstp.hubs): it refuses them while chr02 has the
+    // SSTP role — its three fabric PPP secrets disabled, the three lab sessions ended.
+    let log = lab.log_text();
+    assert!(
+        log.contains("ppp_secrets_disabled=3 sstp_sessions_ended=3"),
+        "{log}"
+    );
+    let sessions = text(&lab.exec("chr01", &["wg", "show", "sstp", "peers"]).stdout);
+    assert!(
+        sessions.trim().is_empty(),
+        "chr01's stand-in SSTP sessions ended: {sessions}"
     );
     for node in ["z640", "nuc"] {
         assert!(

@@ -188,6 +188,7 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
             Effect::PeerSet { record, .. } => format!("set {}", record["name"]),
             Effect::PeerRemove { public_key, .. } => format!("remove {public_key}"),
             Effect::Link { up, .. } => format!("link {up}"),
+            Effect::SessionDrop { address, .. } => format!("drop {address}"),
         })
         .collect();
     assert_eq!(

@@ -285,3 +285,82 @@ async fn fencing_disables_only_fabric_owned_peers_and_is_idempotent() {
             .all(|e| matches!(e, Effect::PeerSet { .. }))
     );
 }
+
+#[tokio::test]
+async fn refusing_sstp_clients_disables_fabric_secrets_and_ends_only_their_sessions() {
+    let mut store = Store::default();
+    for (name, comment) in [
+        ("client-a-hq", "fabric:g1:client=client-a-hq"),
+        ("client-b", "fabric:g1:client=client-b"),
+        ("ops-dialin", "operator's own PPP user"),
+    ] {
+        store.insert(
+            Menu::PppSecret,
+            rec(&[
+                ("name", name),
+                ("service", "sstp"),
+                ("comment", comment),
+                ("disabled", "false"),
+            ]),
+        );
+    }
+    let session = |id: &str, name: &str, address: &str| {
+        rec(&[
+            (".id", id),
+            ("name", name),
+            ("service", "sstp"),
+            ("address", address),
+        ])
+    };
+    let sessions = vec![
+        session("*1", "client-a-hq", "10.0.13.11"),
+        session("*2", "ops-dialin", "10.0.13.50"),
+        session("*3", "client-b", "10.0.13.13"),
+    ];
+    let r = LoopbackStandin::start(
+        "chr01",
+        store,
+        std::sync::Arc::new(move || Ok(sessions.clone())),
+    )
+    .await;
+    let c = r.client("s3cret");
+    let (disabled, ended) = c.refuse_fabric_ppp().await.unwrap();
+    assert_eq!(disabled, ["*1", "*2"], "the two fabric secrets");
+    assert_eq!(ended, ["*1", "*3"], "their sessions, not the operator's");
+    assert_eq!(
+        r.effects(),
+        [
+            Effect::SessionDrop {
+                interface: "sstp".into(),
+                address: "10.0.13.11".into()
+            },
+            Effect::SessionDrop {
+                interface: "sstp".into(),
+                address: "10.0.13.13".into()
+            },
+        ]
+    );
+    let secrets = c.list(Menu::PppSecret, &[]).await.unwrap();
+    let state: Vec<(&str, &str)> = secrets
+        .iter()
+        .map(|s| (s["name"].as_str(), s["disabled"].as_str()))
+        .collect();
+    assert_eq!(
+        state,
+        [
+            ("client-a-hq", "true"),
+            ("client-b", "true"),
+            ("ops-dialin", "false")
+        ]
+    );
+    let (again, _) = c.refuse_fabric_ppp().await.unwrap();
+    assert!(
+        again.is_empty(),
+        "secrets already disabled stay as they are"
+    );
+    // A session that is gone is a 404, as on RouterOS.
+    match c.remove(Menu::PppActive, "*9").await.unwrap_err() {
+        RestError::Api { status, .. } => assert_eq!(status, 404),
+        other => panic!("{other:?}"),
+    }
+}

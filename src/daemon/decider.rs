@@ -25,14 +25,22 @@ use crate::failover::{Action, Input, Observation, Phase, Published, State, step}
 /// Cuts the watched hub off from spokes when it is still reachable (RouterOS REST: disable
 /// its fabric-owned peers). The REST client lives elsewhere; [`LogFencer`] only logs.
 pub trait Fencer: Send + Sync {
-    fn fence(&mut self, node: &str, loaded: &Loaded) -> anyhow::Result<()>;
+    /// The layout moved from primary to `layout`: fence `node` as that layout needs.
+    fn fence(&mut self, node: &str, layout: &str, loaded: &Loaded) -> anyhow::Result<()>;
+
+    /// The periodic reconcile while `layout` (not primary) stays: re-apply the fence (a hub
+    /// unreachable at the failover, or restarted since, is fenced once it answers).
+    fn keep_fenced(&mut self, node: &str, layout: &str, loaded: &Loaded) -> anyhow::Result<()> {
+        let _ = (node, layout, loaded);
+        Ok(())
+    }
 }
 
 /// Logs that a fence was due (no RouterOS client wired in).
 pub struct LogFencer;
 
 impl Fencer for LogFencer {
-    fn fence(&mut self, node: &str, _: &Loaded) -> anyhow::Result<()> {
+    fn fence(&mut self, node: &str, _: &str, _: &Loaded) -> anyhow::Result<()> {
         tracing::warn!(
             node,
             "fence requested; no RouterOS client configured, skipped"
@@ -91,6 +99,22 @@ impl Decider {
         let reports = self.apply_local(&layout).await?;
         publish(&self.published, self.state.published());
         Ok(reports)
+    }
+
+    /// While the layout is not the primary one, re-applies the watched hub's fence (the
+    /// periodic reconcile calls this).
+    pub fn keep_fenced(&mut self) {
+        let p = &self.loaded.policy;
+        if self.state.layout == p.primary.as_str() {
+            return;
+        }
+        let watch = p.watch.to_string();
+        if let Err(e) = self
+            .fencer
+            .keep_fenced(&watch, &self.state.layout, &self.loaded)
+        {
+            tracing::debug!(node = watch, error = %format!("{e:#}"), "keeping the fence");
+        }
     }
 
     async fn apply_local(&mut self, layout: &str) -> anyhow::Result<Vec<InterfaceReport>> {
@@ -183,7 +207,7 @@ impl Decider {
                     ));
                 }
                 Action::Fence { node } => {
-                    let result = self.fencer.fence(node, &self.loaded);
+                    let result = self.fencer.fence(node, &self.state.layout, &self.loaded);
                     if let Err(e) = &result {
                         tracing::error!(node, error = %format!("{e:#}"), "fence failed");
                         self.counters.fence_failures += 1;

@@ -13,7 +13,9 @@
 //! fabric-owned object, or a fence that landed after the failback's re-enabling push.
 //!
 //! Which hubs ([`targets`]): every RouterOS node with a `rest:` section, except the watched
-//! hub while the layout is not the primary one (it may be fenced; pushing would un-fence it).
+//! hub while the layout is not the primary one and leaves it no role (it is fenced; pushing
+//! would un-fence it). In `split-role` CHR01 keeps the SSTP role and is pushed the layout's
+//! configuration (a wg0 spoke of VPS01), which removes its hub peers.
 //!
 //! SSTP passwords: the daemon loads only the controller's own private keys at start; the
 //! passwords of a hub's client routers are read from the secrets directory
@@ -67,7 +69,11 @@ pub fn targets(loaded: &Loaded, layout: &str) -> Vec<String> {
         .nodes
         .values()
         .filter(|n| n.platform == Platform::RouterosV7 && n.rest.is_some())
-        .filter(|n| layout == p.primary.as_str() || n.name != p.watch)
+        .filter(|n| {
+            layout == p.primary.as_str()
+                || n.name != p.watch
+                || crate::plan::keeps_a_role(&loaded.topology, layout, &n.name)
+        })
         .map(|n| n.name.to_string())
         .collect()
 }
@@ -335,7 +341,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_watched_hub_is_pushed_only_on_the_primary_layout() {
+    fn the_watched_hub_is_pushed_only_where_it_keeps_a_role() {
         let t = crate::validate::load(include_str!("../../topology.yaml")).unwrap();
         let loaded = Loaded {
             policy: t.failover.clone().unwrap(),
@@ -346,7 +352,8 @@ mod tests {
         for (layout, want) in [
             ("primary", vec!["chr01", "chr02"]),
             ("chr02", vec!["chr02"]),
-            ("split-role", vec!["chr02"]),
+            // CHR01 keeps the SSTP role: it gets split-role's configuration, not a fence.
+            ("split-role", vec!["chr01", "chr02"]),
         ] {
             assert_eq!(targets(&loaded, layout), want, "layout {layout}");
         }

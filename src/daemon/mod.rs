@@ -244,6 +244,7 @@ pub async fn run(
                     }
                     Err(e) => error!(error = %format!("{e:#}"), "periodic reconcile failed"),
                 }
+                decider.keep_fenced();
                 rest.periodic(&decider);
             }
             Some(obs) = rounds.recv() => {

@@ -1,12 +1,23 @@
-//! Fencing over the RouterOS REST API: disables the watched hub's fabric-owned WireGuard
-//! peers so no spoke stays split between two hubs. Runs in the background — a dead hub's
-//! REST times out after seconds, and the failover must not wait for it; the outcome is logged.
+//! Fencing over the RouterOS REST API: when the layout moves away from the watched hub and
+//! leaves it no role, disables its fabric-owned WireGuard peers so no spoke stays split
+//! between two hubs, and — when client routers would still prefer it (it comes before the
+//! layout's SSTP hub in `sstp.hubs`) — disables its fabric-owned PPP secrets and ends those
+//! sessions, so the clients' tunnels to it drop and their routes move to the SSTP hub. A hub
+//! that keeps a role (CHR01 as SSTP hub in `split-role`) is not fenced: the hub push gives it
+//! the layout's configuration, which removes its hub peers.
+//!
+//! Runs in the background — a dead hub's REST times out after seconds, and the failover must
+//! not wait for it; the outcome is logged. The periodic reconcile re-applies the fence while
+//! the layout stays ([`Fencer::keep_fenced`]): a hub that was unreachable at the failover, or
+//! restarted since with its old configuration, is fenced once it answers.
 //!
 //! Credentials per hub, in `--routeros-credentials DIR` (default `SECRETS/routeros`):
 //! `<node>.crt` (the certificate to pin) and `<node>.password` (user `fabric`, 0600). The URL is
 //! `https://<endpoint>:<rest.port>` from the topology.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 
@@ -14,15 +25,62 @@ use super::decider::Fencer;
 use super::load::Loaded;
 pub use super::rest_clients::REST_USER;
 use super::rest_clients::client_for;
+use crate::model::NodeName;
+use crate::plan::{keeps_a_role, sstp_serving};
 
+#[derive(Default)]
 pub struct RestFencer {
     pub credentials: PathBuf,
+    /// A fence is running (a dead hub's REST takes seconds to time out): a keep-fenced round
+    /// does not start a second one.
+    busy: Arc<AtomicBool>,
 }
 
-impl Fencer for RestFencer {
-    fn fence(&mut self, node: &str, loaded: &Loaded) -> anyhow::Result<()> {
-        let (client, url) = client_for(&loaded.topology, node, &self.credentials)
-            .with_context(|| format!("fence: {node}"))?;
+impl RestFencer {
+    pub fn new(credentials: PathBuf) -> RestFencer {
+        RestFencer {
+            credentials,
+            busy: Arc::default(),
+        }
+    }
+
+    /// What fencing `node` means in `layout`: `None` when it keeps a role there; otherwise
+    /// whether its SSTP clients must be refused too.
+    fn what(node: &str, layout: &str, loaded: &Loaded) -> anyhow::Result<Option<bool>> {
+        let t = &loaded.topology;
+        let name: NodeName = node.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        if keeps_a_role(t, layout, &name) {
+            return Ok(None);
+        }
+        let refuse_ppp = t.sstp.as_ref().is_some_and(|s| {
+            t.layouts
+                .iter()
+                .find(|(n, _)| n.as_str() == layout)
+                .is_some_and(|(_, l)| !sstp_serving(s, l, &name))
+        });
+        Ok(Some(refuse_ppp))
+    }
+
+    fn start(
+        &self,
+        node: &str,
+        loaded: &Loaded,
+        refuse_ppp: bool,
+        again: bool,
+    ) -> anyhow::Result<()> {
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let busy = self.busy.clone();
+        let (client, url) = match client_for(&loaded.topology, node, &self.credentials)
+            .with_context(|| format!("fence: {node}"))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                busy.store(false, Ordering::Release);
+                return Err(e);
+            }
+        };
         let node = node.to_string();
         std::thread::spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -30,20 +88,104 @@ impl Fencer for RestFencer {
                 .build()
             {
                 Ok(r) => r,
-                Err(e) => return tracing::error!(node, error = %e, "fence: no runtime"),
-            };
-            match runtime.block_on(client.disable_fabric_peers()) {
-                Ok(ids) => tracing::warn!(
-                    node,
-                    url,
-                    disabled = ids.len(),
-                    "fenced: fabric-owned peers disabled"
-                ),
                 Err(e) => {
-                    tracing::warn!(node, url, error = %e, "fence not possible (hub unreachable?); spokes follow the new epoch anyway")
+                    busy.store(false, Ordering::Release);
+                    return tracing::error!(node, error = %e, "fence: no runtime");
+                }
+            };
+            let outcome = runtime.block_on(async {
+                let peers = client
+                    .disable_fabric_peers()
+                    .await
+                    .map_err(|e| format!("disabling WireGuard peers: {e}"))?;
+                let ppp = if refuse_ppp {
+                    client
+                        .refuse_fabric_ppp()
+                        .await
+                        .map_err(|e| format!("refusing SSTP clients: {e}"))?
+                } else {
+                    Default::default()
+                };
+                Ok::<_, String>((peers, ppp))
+            });
+            busy.store(false, Ordering::Release);
+            match outcome {
+                Ok((peers, (secrets, sessions))) => {
+                    let changed = !(peers.is_empty() && secrets.is_empty() && sessions.is_empty());
+                    if !again || changed {
+                        tracing::warn!(
+                            node,
+                            url,
+                            disabled = peers.len(),
+                            ppp_secrets_disabled = secrets.len(),
+                            sstp_sessions_ended = sessions.len(),
+                            again,
+                            "fenced: fabric-owned peers disabled"
+                        );
+                    }
+                }
+                Err(e) if again => {
+                    tracing::debug!(node, url, error = %e, "keeping the fence: hub not reachable");
+                }
+                Err(e) => {
+                    tracing::warn!(node, url, error = %e, "fence not possible (hub unreachable?); spokes follow the new epoch anyway, the fence is retried with every reconcile");
                 }
             }
         });
         Ok(())
+    }
+}
+
+impl Fencer for RestFencer {
+    fn fence(&mut self, node: &str, layout: &str, loaded: &Loaded) -> anyhow::Result<()> {
+        match Self::what(node, layout, loaded)? {
+            None => {
+                tracing::warn!(
+                    node,
+                    layout,
+                    "not fenced: it keeps a role in this layout; the hub push gives it the layout's configuration (its hub peers go)"
+                );
+                Ok(())
+            }
+            Some(refuse_ppp) => self.start(node, loaded, refuse_ppp, false),
+        }
+    }
+
+    fn keep_fenced(&mut self, node: &str, layout: &str, loaded: &Loaded) -> anyhow::Result<()> {
+        match Self::what(node, layout, loaded)? {
+            None => Ok(()),
+            Some(refuse_ppp) => self.start(node, loaded, refuse_ppp, true),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fencing_depends_on_the_role_the_layout_leaves_the_hub() {
+        let t = crate::validate::load(include_str!("../../topology.yaml")).unwrap();
+        let loaded = Loaded {
+            policy: t.failover.clone().unwrap(),
+            topology: t,
+            keys: Default::default(),
+            secrets: Default::default(),
+        };
+        // chr02 layout: chr01 has no role and clients prefer it → peers and SSTP clients.
+        assert_eq!(
+            RestFencer::what("chr01", "chr02", &loaded).unwrap(),
+            Some(true)
+        );
+        // split-role: chr01 stays the SSTP hub → not fenced (pushed instead).
+        assert_eq!(
+            RestFencer::what("chr01", "split-role", &loaded).unwrap(),
+            None
+        );
+        // chr02 in chr01's layouts: no role in primary, but clients prefer chr01 there.
+        assert_eq!(
+            RestFencer::what("chr02", "primary", &loaded).unwrap(),
+            Some(false)
+        );
     }
 }

@@ -303,7 +303,7 @@ async fn restart_resumes_the_persisted_epoch_and_reapplies_it() {
 struct DiesWhileFencing;
 
 impl decider::Fencer for DiesWhileFencing {
-    fn fence(&mut self, _: &str, _: &load::Loaded) -> anyhow::Result<()> {
+    fn fence(&mut self, _: &str, _: &str, _: &load::Loaded) -> anyhow::Result<()> {
         panic!("controller killed in the middle of a failover");
     }
 }
@@ -480,5 +480,73 @@ async fn drift_made_by_hand_is_repaired_by_the_periodic_reconcile_and_counted() 
     };
     assert_eq!(repaired, 1.0, "one peer put back");
     assert!(peers().iter().any(|p| p.public_key == victim));
+    h.stop().await;
+}
+
+/// Records what the decider asks of the fencer.
+#[derive(Clone, Default)]
+struct RecordingFencer(Arc<Mutex<Vec<String>>>);
+
+impl decider::Fencer for RecordingFencer {
+    fn fence(&mut self, node: &str, layout: &str, _: &load::Loaded) -> anyhow::Result<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("fence {node} {layout}"));
+        Ok(())
+    }
+
+    fn keep_fenced(&mut self, node: &str, layout: &str, _: &load::Loaded) -> anyhow::Result<()> {
+        self.0.lock().unwrap().push(format!("keep {node} {layout}"));
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fence_is_kept_on_every_reconcile_until_failback() {
+    let fencer = RecordingFencer::default();
+    let calls = fencer.0.clone();
+    let mut h = start_full(
+        tempfile::tempdir().unwrap(),
+        fake_backend(),
+        Box::new(fencer),
+        Duration::from_millis(100),
+    );
+    h.wait_published(0, "primary").await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(
+        calls.lock().unwrap().is_empty(),
+        "no fence in primary: {:?}",
+        calls.lock().unwrap()
+    );
+    let r = h
+        .request(Request::Failover {
+            to: "chr02".into(),
+            dry_run: false,
+        })
+        .await;
+    assert!(r.ok, "{}", r.text);
+    h.wait_published(1, "chr02").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while calls.lock().unwrap().len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    {
+        let c = calls.lock().unwrap();
+        assert_eq!(c[0], "fence chr01 chr02", "{c:?}");
+        assert!(c.len() >= 3, "{c:?}");
+        assert!(c[1..].iter().all(|x| x == "keep chr01 chr02"), "{c:?}");
+    }
+    assert!(h.request(Request::Failback { dry_run: false }).await.ok);
+    h.wait_published(2, "primary").await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let before = calls.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        before,
+        "no fence kept after failback: {:?}",
+        calls.lock().unwrap()
+    );
     h.stop().await;
 }

@@ -307,8 +307,32 @@ fn sstp_server(t: &Topology, l: &Layout, node: &Node) -> Option<SstpServerPlan> 
         certificate: side.certificate.clone(),
         keepalive_timeout: s.keepalive_timeout,
         active: l.sstp_hub.as_ref() == Some(&node.name),
+        serving: sstp_serving(s, l, &node.name),
         secrets,
     })
+}
+
+/// Whether `node` has a role in `layout`: hub of a plane or the layout's SSTP hub (CHR01 in
+/// `split-role`). A watched hub that keeps a role is given the layout's configuration
+/// rather than fenced. An unknown layout: no role.
+pub fn keeps_a_role(t: &Topology, layout: &str, node: &NodeName) -> bool {
+    t.layouts
+        .iter()
+        .find(|(name, _)| name.as_str() == layout)
+        .is_some_and(|(_, l)| {
+            l.plane_hubs.values().any(|h| h == node) || l.sstp_hub.as_ref() == Some(node)
+        })
+}
+
+/// Whether `hub` takes client routers in layout `l`: client routers prefer the hubs in
+/// `sstp.hubs` order (route distance 1, 2, …), so every hub before the layout's SSTP hub must
+/// refuse them, or they would stay on it while it leads nowhere.
+pub fn sstp_serving(s: &Sstp, l: &Layout, hub: &NodeName) -> bool {
+    let rank = |n: &NodeName| s.hubs.iter().position(|h| h == n);
+    match (rank(hub), l.sstp_hub.as_ref().and_then(rank)) {
+        (Some(me), Some(active)) => me >= active,
+        _ => true,
+    }
 }
 
 fn clients(t: &Topology, s: &Sstp) -> Vec<ClientPlan> {
@@ -414,6 +438,30 @@ mod tests {
                 c.name
             );
         }
+    }
+
+    #[test]
+    fn hubs_clients_prefer_over_the_layouts_sstp_hub_refuse_them() {
+        let (t, ring) = shipped();
+        let serving = |layout: &str, hub: &str| {
+            let p = plan(&t, &ring, layout).unwrap();
+            let s = p.nodes[&hub.parse::<NodeName>().unwrap()]
+                .sstp_server
+                .clone()
+                .unwrap();
+            (s.active, s.serving)
+        };
+        // sstp.hubs: [chr01, chr02]; clients route via chr01 first.
+        assert_eq!(serving("primary", "chr01"), (true, true));
+        assert_eq!(serving("primary", "chr02"), (false, true), "warm standby");
+        assert_eq!(serving("chr02", "chr02"), (true, true));
+        assert_eq!(
+            serving("chr02", "chr01"),
+            (false, false),
+            "clients would stay on chr01, which leads nowhere in this layout"
+        );
+        assert_eq!(serving("split-role", "chr01"), (true, true));
+        assert_eq!(serving("split-role", "chr02"), (false, true));
     }
 
     #[test]

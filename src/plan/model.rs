@@ -90,6 +90,11 @@ pub struct SstpServerPlan {
     pub keepalive_timeout: u16,
     /// This hub carries client SSTP in the layout (the others stay up for dual-homed clients).
     pub active: bool,
+    /// This hub accepts the client routers (its fabric PPP secrets are enabled): the active
+    /// hub and those after it in `sstp.hubs`, which clients prefer less (warm standbys).
+    /// Hubs before the active one would win the clients' routes while leading nowhere, so
+    /// their secrets are disabled and sessions dropped.
+    pub serving: bool,
     pub secrets: Vec<PppSecretPlan>,
 }
 

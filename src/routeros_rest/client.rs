@@ -215,6 +215,46 @@ impl RestClient {
         self.set_fabric_peers(false).await
     }
 
+    /// Fencing the SSTP side: `disabled=true` on every fabric-owned `/ppp/secret` (comment
+    /// `fabric:`), then ends the SSTP sessions of those users (a disabled secret does not end
+    /// a session that is up). Returns the secrets disabled and the sessions ended; other PPP
+    /// users are never touched.
+    pub async fn refuse_fabric_ppp(&self) -> Result<(Vec<String>, Vec<String>), RestError> {
+        let mut disabled = Vec::new();
+        let mut users = std::collections::BTreeSet::new();
+        for secret in self.list(Menu::PppSecret, &[]).await? {
+            let owned = secret
+                .get("comment")
+                .is_some_and(|c| c.starts_with(FABRIC_COMMENT_PREFIX));
+            let (Some(id), Some(name)) = (secret.get(".id"), secret.get("name")) else {
+                continue;
+            };
+            if !owned {
+                continue;
+            }
+            users.insert(name.clone());
+            if secret.get("disabled").map_or("false", String::as_str) != "true" {
+                let change = Record::from([("disabled".to_string(), "true".to_string())]);
+                self.set(Menu::PppSecret, id, &change).await?;
+                disabled.push(id.clone());
+            }
+        }
+        let mut ended = Vec::new();
+        for session in self.list(Menu::PppActive, &[]).await? {
+            let ours = session.get("name").is_some_and(|n| users.contains(n))
+                && session.get("service").is_none_or(|s| s == "sstp");
+            if let (true, Some(id)) = (ours, session.get(".id")) {
+                match self.remove(Menu::PppActive, id).await {
+                    Ok(()) => ended.push(id.clone()),
+                    // Ended meanwhile (the client dropped it, or the hub did).
+                    Err(RestError::Api { status: 404, .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok((disabled, ended))
+    }
+
     async fn set_fabric_peers(&self, disabled: bool) -> Result<Vec<String>, RestError> {
         let want = disabled.to_string();
         let mut done = Vec::new();

@@ -134,11 +134,18 @@ pub fn standin_sessions(dump: &str, sstp: &Sstp, now_unix: u64) -> Vec<Record> {
             .split(',')
             .filter_map(|a| a.strip_suffix("/32")?.parse().ok())
             .collect();
-        for c in sstp.clients.iter().filter(|c| addrs.contains(&c.address)) {
+        // `.id`s stay with the client (RouterOS' stay with the session), so ending one
+        // session does not renumber the others.
+        for (i, c) in sstp
+            .clients
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| addrs.contains(&c.address))
+        {
             let caller = endpoint.rsplit_once(':').map_or("", |(ip, _)| ip);
             let up = now_unix.saturating_sub(hs);
             out.push(Record::from([
-                (".id".into(), format!("*{:X}", out.len() + 1)),
+                (".id".into(), format!("*{:X}", i + 1)),
                 ("name".into(), c.user.clone()),
                 ("service".into(), "sstp".into()),
                 ("caller-id".into(), caller.to_string()),

@@ -97,6 +97,22 @@ impl WgSink for WgTool {
                 "ip",
                 &["link", "set", interface, if *up { "up" } else { "down" }],
             ),
+            Effect::SessionDrop { interface, address } => {
+                let out = std::process::Command::new("wg")
+                    .args(["show", interface, "allowed-ips"])
+                    .output()
+                    .context("running wg show")?;
+                let text = String::from_utf8_lossy(&out.stdout);
+                let host = format!("{address}/32");
+                match text
+                    .lines()
+                    .find(|l| l.split_whitespace().skip(1).any(|a| a == host))
+                    .and_then(|l| l.split_whitespace().next())
+                {
+                    Some(key) => run("wg", &["set", interface, "peer", key, "remove"]),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -388,6 +404,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
             }
         };
     }
+    if menu == Menu::PppActive {
+        return match (method, id) {
+            (Method::DELETE, Some(id)) => drop_session(state, id).await,
+            _ => error(&ApiError::bad_request("sessions can only be removed")),
+        };
+    }
     let body = match Limited::new(req.into_body(), 64 * 1024).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
@@ -412,6 +434,40 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     match result {
         Ok(Ok(Some(r))) => http::json(StatusCode::OK, &json!(r)),
         Ok(Ok(None)) => http::empty(StatusCode::NO_CONTENT),
+        Ok(Err(e)) => error(&e),
+        Err(_) => error(&ApiError {
+            status: 500,
+            detail: Some("stand-in task failed".into()),
+        }),
+    }
+}
+
+/// `DELETE /ppp/active/<id>`: ends that session (RouterOS' `/ppp active remove`).
+async fn drop_session(state: Arc<State>, id: String) -> Response<Body> {
+    let st = state.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        let sessions = (st.ppp)().map_err(|e| ApiError {
+            status: 500,
+            detail: Some(format!("{e:#}")),
+        })?;
+        let session = sessions
+            .iter()
+            .find(|r| r.get(".id") == Some(&id))
+            .ok_or_else(ApiError::not_found)?;
+        let effect = Effect::SessionDrop {
+            interface: "sstp".into(),
+            address: session.get("address").cloned().unwrap_or_default(),
+        };
+        st.sink.apply(&effect).map_err(|e| ApiError {
+            status: 500,
+            detail: Some(format!("{e:#}")),
+        })?;
+        tracing::info!(effect = ?effect, "stand-in applied");
+        Ok(())
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => http::empty(StatusCode::NO_CONTENT),
         Ok(Err(e)) => error(&e),
         Err(_) => error(&ApiError {
             status: 500,

@@ -25,6 +25,12 @@ pub enum Effect {
         interface: String,
         up: bool,
     },
+    /// End the (stand-in) PPP session of the client with this tunnel address: the lab's SSTP
+    /// sessions are peers of the hub's `sstp` interface.
+    SessionDrop {
+        interface: String,
+        address: String,
+    },
 }
 
 /// An API error: status and optional detail (message is the status' reason phrase).

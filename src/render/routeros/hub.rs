@@ -153,10 +153,12 @@ fn wireguard(s: &mut Script, iface: &InterfacePlan, secrets: &Secrets) -> bool {
 /// Returns whether a secret (a PPP password) was written.
 fn sstp_server(s: &mut Script, sstp: &SstpServerPlan, secrets: &Secrets) -> bool {
     let profile = ros_quote(PROFILE);
-    let role = if sstp.active {
-        "active"
-    } else {
-        "standby, kept up for dual-homed clients"
+    let role = match (sstp.active, sstp.serving) {
+        (true, _) => "active",
+        (false, true) => "standby, kept up for dual-homed clients",
+        (false, false) => {
+            "refusing clients: they prefer this hub, but the layout's SSTP hub is another"
+        }
     };
     s.comment(&format!("--- SSTP server ({role}) ---"));
     let tag = Script::tag("sstp");
@@ -186,10 +188,11 @@ fn sstp_server(s: &mut Script, sstp: &SstpServerPlan, secrets: &Secrets) -> bool
             .map(|p| format!(" password={}", ros_quote(p.expose())))
             .unwrap_or_default();
         let args = format!(
-            "service=sstp profile={profile}{pw} remote-address={} routes={} comment={} disabled=no",
+            "service=sstp profile={profile}{pw} remote-address={} routes={} comment={} disabled={}",
             c.remote_address,
             ros_quote(&secret_routes(c)),
-            Script::tag(&label)
+            Script::tag(&label),
+            if sstp.serving { "no" } else { "yes" }
         );
         s.ensure(
             "/ppp secret",
@@ -197,6 +200,12 @@ fn sstp_server(s: &mut Script, sstp: &SstpServerPlan, secrets: &Secrets) -> bool
             &format!("name={user} {args}"),
             &args,
         );
+        if !sstp.serving {
+            // A disabled secret does not end a session that is already up.
+            s.line(&format!(
+                "/ppp active remove [find where name={user} and service=sstp]"
+            ));
+        }
     }
     secret
 }

@@ -39,7 +39,7 @@ pub(super) fn objects(sstp: &SstpServerPlan, secrets: &Secrets) -> Vec<Object> {
                 ("profile", SSTP_PROFILE),
                 ("remote-address", &c.remote_address.to_string()),
                 ("routes", &secret_routes(c)),
-                ("disabled", "false"),
+                ("disabled", if sstp.serving { "false" } else { "true" }),
             ]),
         );
         o.password = secrets.passwords.get(&c.client).cloned();

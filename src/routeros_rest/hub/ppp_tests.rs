@@ -451,3 +451,22 @@ fn passwords_are_never_shown_nor_hashed() {
         password_mark(b"another key", "client-b", &Secret::new("x"))
     );
 }
+
+#[test]
+fn a_hub_clients_prefer_refuses_them_while_the_layouts_sstp_hub_is_another() {
+    let (t, ring, secrets) = fixed_setup();
+    let chr01 = "chr01".parse().unwrap();
+    let disabled = |layout: &str| -> Vec<String> {
+        let plan = crate::plan::plan(&t, &ring, layout).unwrap();
+        desired(&plan.nodes[&chr01], &secrets)
+            .objects
+            .iter()
+            .filter(|o| o.menu == Menu::PppSecret)
+            .map(|o| o.record["disabled"].clone())
+            .collect()
+    };
+    assert_eq!(disabled("primary"), ["false"; 3]);
+    assert_eq!(disabled("split-role"), ["false"; 3]);
+    // Clients route through chr01 first: while chr02 has the SSTP role, chr01 refuses them.
+    assert_eq!(disabled("chr02"), ["true"; 3]);
+}
