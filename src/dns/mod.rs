@@ -64,6 +64,12 @@ pub use name::NameError;
 pub use server::serve;
 pub use zone::{APEX_TTL, DnsConfig, RecordData, RecordValue, SoaData, ZoneData, ZoneError};
 
+/// Whether `zone` would load into the server (names, CNAME rules, sizes), without building
+/// the answers: what `fabric check` asks of every layout's zone.
+pub fn check_zone(zone: &ZoneData) -> Result<(), ZoneError> {
+    zone::ValidZone::new(zone).map(|_| ())
+}
+
 /// Attempts at finding a port free for both UDP and TCP when an address asks for port 0.
 const PORT_ATTEMPTS: usize = 16;
 /// Receive buffer asked for on each UDP socket (the kernel may cap it at `rmem_max`).

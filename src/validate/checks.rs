@@ -19,6 +19,7 @@ pub fn cross_check(f: &mut Findings, raw: &RawTopology, t: &Topology) {
     let mut routed = routed_prefixes(raw, t);
     overlapping_prefixes(f, &mut routed);
     super::underlay::check(f, t, &routed);
+    super::dns_check::check(f, t);
 }
 
 fn references(f: &mut Findings, t: &Topology) {

@@ -5,6 +5,7 @@
 //! references). Pure: takes text, returns values.
 
 mod checks;
+mod dns_check;
 mod failover;
 mod fields;
 mod sections;

@@ -622,3 +622,48 @@ fn rest_presents_the_sstp_certificate_unless_told_otherwise() {
     .replace("sstp: chr02 }", "sstp: chr01 }");
     assert_eq!(cert(&text, "chr02"), "fabric-sstp");
 }
+
+#[test]
+fn dns_data_the_server_would_refuse_is_a_finding() {
+    // A CNAME beside the service A record of the same name.
+    let text = with(
+        "    - { name: \"@\", type: TXT",
+        "    - { name: git, type: CNAME, value: vps01 }\n    - { name: \"@\", type: TXT",
+    );
+    assert_single(
+        &text,
+        "name: git, type: CNAME",
+        "t.yaml:@LINE:15: dns.records[3].name: the DNS zone does not load: git.lab.example.com.: a CNAME cannot coexist with other data at the same name (a CNAME must be the only record at its name (node, service and client names have A records): rename it)",
+    );
+    // A target that is not a DNS name.
+    let text = with(
+        "type: CNAME, value: vps01 }",
+        "type: CNAME, value: \"vps 01\" }",
+    );
+    let got = findings(&text);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].contains("dns.records[1].value: the DNS zone does not load: CNAME target"),
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn services_must_not_shadow_generated_names_and_must_be_reachable_from_the_access_plane() {
+    let text = with(
+        "services: { git: vps01,",
+        "services: { chr01: vps01, git: vps01,",
+    );
+    assert_single(
+        &text,
+        "services: { chr01: vps01",
+        "t.yaml:@LINE:22: dns.services.chr01: \"chr01\" is already a name fabric gives a node, client router or the server (pick another service name (the node's own name already resolves))",
+    );
+    // nuc is on wg0 only; wg1 members route 10.33.33.0/24 and 10.42.60.0/24.
+    let text = with("services: { git: vps01,", "services: { git: nuc,");
+    assert_single(
+        &text,
+        "services: { git: nuc",
+        "t.yaml:@LINE:20: dns.services.git: node \"nuc\" has no address the access plane wg1 reaches (answers go to wg1 members: give nuc an address on wg1, or add its subnet to planes.wg1.routes)",
+    );
+}
