@@ -1,6 +1,7 @@
-//! The wireguard-go UAPI wire (`/var/run/wireguard/IF.sock`): reading an interface with
-//! `defguard_wireguard_rs` under a deadline, and one `set` transaction for many changes,
-//! built from the library's serializers (`Peer::as_uapi_update` / `as_uapi_remove`).
+//! The wireguard-go UAPI wire (`/var/run/wireguard/IF.sock`): a `get` read under one
+//! deadline (parsed by `defguard_wireguard_rs`'s `Host::parse_uapi` once the whole answer is
+//! in), and one `set` transaction for many changes, built from the library's serializers
+//! (`Peer::as_uapi_update` / `as_uapi_remove`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::IpAddr;
@@ -11,12 +12,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use defguard_wireguard_rs::error::WireguardInterfaceError;
 use defguard_wireguard_rs::host::Host;
 use defguard_wireguard_rs::key::Key;
 use defguard_wireguard_rs::net::IpAddrMask;
 use defguard_wireguard_rs::peer::Peer;
-use defguard_wireguard_rs::{Userspace, WGApi, WireguardInterfaceApi};
 
 use super::model::{PeerField, WgChange};
 use crate::model::Ifname;
@@ -31,37 +30,82 @@ pub fn socket_path(ifname: &Ifname) -> PathBuf {
     PathBuf::from(RUN_DIR).join(format!("{ifname}.sock"))
 }
 
-/// A `read_interface_data` running on a worker thread.
+/// A UAPI `get` running on a worker thread (beside the caller's own work).
 pub struct PendingRead {
     ifname: String,
-    rx: mpsc::Receiver<Result<Host, WireguardInterfaceError>>,
+    rx: mpsc::Receiver<anyhow::Result<Host>>,
     deadline: Instant,
+    timeout: Duration,
 }
 
-/// Starts `read_interface_data` on a worker thread; [`PendingRead::wait`] gives up at the
-/// deadline (the library can block or spin when the daemon misbehaves; the thread is then
-/// left behind, holding nothing but the socket).
+/// Starts [`uapi_get`] on a worker thread; [`PendingRead::wait`] gives its answer. The
+/// thread ends by the deadline whatever wireguard-go does (the library's own reader retries
+/// a timed-out read forever, so a hung daemon would keep one spinning thread per read).
 pub fn read_host(ifname: &Ifname, timeout: Duration) -> PendingRead {
     let (tx, rx) = mpsc::channel();
-    let name = ifname.to_string();
+    let path = socket_path(ifname);
     thread::spawn(move || {
-        let result = WGApi::<Userspace>::new(name).and_then(|api| api.read_interface_data());
-        let _ = tx.send(result);
+        let _ = tx.send(uapi_get(&path, timeout));
     });
     PendingRead {
         ifname: ifname.to_string(),
         rx,
         deadline: Instant::now() + timeout,
+        timeout,
     }
 }
 
 impl PendingRead {
     pub fn wait(self) -> anyhow::Result<Host> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        let ifname = self.ifname;
+        // A little past the reader's own deadline, so its error is the one reported.
+        let left =
+            self.deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(200);
+        let (ifname, timeout) = (self.ifname, self.timeout);
         match self.rx.recv_timeout(left) {
-            Ok(result) => result.map_err(|e| anyhow!("{ifname}: reading WireGuard state: {e}")),
-            Err(_) => bail!("{ifname}: wireguard-go did not answer within {UAPI_TIMEOUT:?}"),
+            Ok(result) => result.map_err(|e| anyhow!("{ifname}: reading WireGuard state: {e:#}")),
+            Err(_) => bail!("{ifname}: wireguard-go did not answer within {timeout:?}"),
+        }
+    }
+}
+
+/// `get=1` on the UAPI socket at `path`: reads the whole answer (up to `errno=`) under one
+/// deadline, then parses it.
+pub fn uapi_get(path: &std::path::Path, timeout: Duration) -> anyhow::Result<Host> {
+    let deadline = Instant::now() + timeout;
+    let mut sock =
+        UnixStream::connect(path).with_context(|| format!("connecting to {}", path.display()))?;
+    sock.set_write_timeout(Some(timeout))?;
+    sock.write_all(b"get=1\n\n")?;
+    let mut reader = BufReader::new(sock);
+    let mut answer = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            bail!("wireguard-go did not answer within {timeout:?}");
+        }
+        reader.get_ref().set_read_timeout(Some(left))?;
+        let before = answer.len();
+        match reader.read_line(&mut answer) {
+            Ok(0) => bail!("wireguard-go closed the socket before the end of its answer"),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                bail!("wireguard-go closed the socket before the end of its answer")
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                bail!("wireguard-go did not answer within {timeout:?}")
+            }
+            Err(e) => return Err(e).context("reading the UAPI answer"),
+        }
+        if let Some(errno) = answer[before..].trim().strip_prefix("errno=") {
+            if errno != "0" {
+                bail!("wireguard-go answered errno {errno}");
+            }
+            return Host::parse_uapi(answer.as_bytes()).context("parsing the UAPI answer");
         }
     }
 }
@@ -154,6 +198,73 @@ mod tests {
     use super::*;
     use crate::apply::diff::tests::peer as plan_peer;
     use crate::model::PrivateKey;
+
+    /// A UAPI socket in a temporary directory, answered by `answer` on its own thread.
+    fn fake_socket(answer: impl FnOnce(UnixStream) + Send + 'static) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(dir.path().join("wg9.sock")).unwrap();
+        thread::spawn(move || {
+            if let Ok((conn, _)) = listener.accept() {
+                answer(conn);
+            }
+        });
+        dir
+    }
+
+    #[test]
+    fn get_reads_the_whole_answer_and_parses_it() {
+        let key = PrivateKey::generate().public_key();
+        let hex_key = Key::new(*key.as_bytes()).to_lower_hex();
+        let dump = format!(
+            "listen_port=51820\npublic_key={hex_key}\nendpoint=203.0.113.10:51820\n\
+             allowed_ip=10.0.12.0/24\nlast_handshake_time_sec=1700000000\n\
+             last_handshake_time_nsec=0\npersistent_keepalive_interval=25\nerrno=0\n\n"
+        );
+        let dir = fake_socket(move |mut c| {
+            let mut req = [0u8; 7];
+            std::io::Read::read_exact(&mut c, &mut req).unwrap();
+            assert_eq!(&req, b"get=1\n\n");
+            // In two pieces, as a busy daemon may write it.
+            let (a, b) = dump.split_at(40);
+            c.write_all(a.as_bytes()).unwrap();
+            thread::sleep(Duration::from_millis(20));
+            c.write_all(b.as_bytes()).unwrap();
+            thread::sleep(Duration::from_millis(500));
+        });
+        let host = uapi_get(&dir.path().join("wg9.sock"), Duration::from_secs(5)).unwrap();
+        assert_eq!(host.listen_port, 51820);
+        let peer = &host.peers[&Key::new(*key.as_bytes())];
+        assert_eq!(peer.persistent_keepalive_interval, Some(25));
+        assert_eq!(peer.allowed_ips.len(), 1);
+        assert!(peer.last_handshake.is_some());
+    }
+
+    #[test]
+    fn get_gives_up_at_the_deadline_on_a_daemon_that_never_finishes() {
+        // Accepts, says a little, then nothing: the library's reader would spin forever.
+        let dir = fake_socket(|mut c| {
+            c.write_all(b"listen_port=51820\n").unwrap();
+            thread::sleep(Duration::from_secs(3));
+        });
+        let start = Instant::now();
+        let err = uapi_get(&dir.path().join("wg9.sock"), Duration::from_millis(300)).unwrap_err();
+        let took = start.elapsed();
+        assert!(
+            format!("{err:#}").contains("did not answer within 300ms"),
+            "{err:#}"
+        );
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+        // A daemon that closes mid-answer, and one that refuses.
+        let dir = fake_socket(|mut c| c.write_all(b"listen_port=1\n").unwrap());
+        let err = uapi_get(&dir.path().join("wg9.sock"), Duration::from_secs(2)).unwrap_err();
+        assert!(format!("{err:#}").contains("closed the socket"), "{err:#}");
+        let dir = fake_socket(|mut c| {
+            c.write_all(b"errno=5\n\n").unwrap();
+            thread::sleep(Duration::from_millis(300));
+        });
+        let err = uapi_get(&dir.path().join("wg9.sock"), Duration::from_secs(2)).unwrap_err();
+        assert!(format!("{err:#}").contains("errno 5"), "{err:#}");
+    }
 
     fn hex(k: &crate::model::PublicKey) -> String {
         Key::new(*k.as_bytes()).to_lower_hex()

@@ -1,10 +1,10 @@
 //! The real [`WgBackend`] for userspace WireGuard (wireguard-go), through its UAPI socket
 //! `/var/run/wireguard/IF.sock`.
 //!
-//! - read ([`super::uapi`]): `defguard_wireguard_rs`
-//!   `WGApi::<Userspace>::new(if).read_interface_data()`, run on a worker thread with a
-//!   deadline (the library can block or spin when the daemon behind the socket misbehaves),
-//!   plus [`super::ip`] for addresses, MTU, link state and routes.
+//! - read ([`super::uapi`]): a UAPI `get` read whole under one deadline on a worker thread
+//!   and parsed by `defguard_wireguard_rs`'s `Host::parse_uapi` (the library's own reader
+//!   retries a timed-out read forever), plus [`super::ip`] for addresses, MTU, link state and
+//!   routes.
 //! - apply: every WireGuard change of one interface goes out as ONE UAPI `set` transaction
 //!   built from the library's serializers (`Peer::as_uapi_update` / `as_uapi_remove`): peers
 //!   change in place, the interface is never torn down, and 1,000 changed peers cost one
