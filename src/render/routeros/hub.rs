@@ -37,8 +37,9 @@ pub fn render(plan: &Plan, node: &NodePlan, secrets: &Secrets) -> Artifact {
     if let Some(rest) = &node.rest {
         s.comment("--- REST API (www-ssl) off the SSTP port; only the controller may use it ---");
         let cert = ros_quote(&rest.certificate);
+        // Empty clears an earlier list (`set` keeps what it is not told).
         let from = if rest.allow_from.is_empty() {
-            String::new()
+            " address=\"\"".to_string()
         } else {
             format!(" address={}", join_nets(&rest.allow_from, ","))
         };
@@ -115,11 +116,14 @@ fn wireguard(s: &mut Script, iface: &InterfacePlan, secrets: &Secrets) -> bool {
                 ep.ip(),
                 ep.port()
             )),
-            None => args.push_str(" responder=yes"),
+            // Said explicitly, as the REST push does: `set` keeps what it is not told, so a
+            // peer that had an endpoint in the last layout would keep dialling it.
+            None => args.push_str(" endpoint-address=\"\" responder=yes"),
         }
-        if let Some(k) = peer.keepalive {
-            args.push_str(&format!(" persistent-keepalive={k}s"));
-        }
+        args.push_str(&format!(
+            " persistent-keepalive={}s",
+            peer.keepalive.unwrap_or(0)
+        ));
         args.push_str(&format!(
             " comment={} disabled=no",
             Script::tag(&format!("{}:peer={}", iface.plane, peer.node))
