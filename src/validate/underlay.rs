@@ -26,11 +26,18 @@ fn endpoints_outside_tunnels(f: &mut Findings, t: &Topology, routed: &[(Ipv4Net,
             extra.push((*r, format!("planes.{}.routes[{i}]", p.name)));
         }
     }
+    // Few nodes have an endpoint (hubs); a topology may have thousands of prefixes.
+    let endpoints: Vec<(&NodeName, std::net::Ipv4Addr)> = t
+        .nodes
+        .iter()
+        .filter_map(|(name, n)| match n.endpoint {
+            Some(std::net::IpAddr::V4(ep)) => Some((name, ep)),
+            _ => None,
+        })
+        .collect();
     for (net, path) in routed.iter().chain(&extra) {
-        for (name, n) in &t.nodes {
-            if let Some(std::net::IpAddr::V4(ep)) = n.endpoint
-                && net.contains(&ep)
-            {
+        for &(name, ep) in &endpoints {
+            if net.contains(&ep) {
                 f.at(
                     path,
                     format!("\"{net}\" contains the endpoint {ep} of node \"{name}\""),
