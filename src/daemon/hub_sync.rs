@@ -342,13 +342,7 @@ mod tests {
 
     #[test]
     fn the_watched_hub_is_pushed_only_where_it_keeps_a_role() {
-        let t = crate::validate::load(include_str!("../../topology.yaml")).unwrap();
-        let loaded = Loaded {
-            policy: t.failover.clone().unwrap(),
-            topology: t,
-            keys: Default::default(),
-            secrets: Default::default(),
-        };
+        let loaded = Loaded::shipped();
         for (layout, want) in [
             ("primary", vec!["chr01", "chr02"]),
             ("chr02", vec!["chr02"]),

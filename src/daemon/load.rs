@@ -36,6 +36,18 @@ pub fn load(topology: &Path, secrets: &Path) -> anyhow::Result<Loaded> {
 }
 
 impl Loaded {
+    /// The shipped topology with its policy and no keys or secrets (unit tests).
+    #[cfg(test)]
+    pub fn shipped() -> Loaded {
+        let t = crate::validate::load(include_str!("../../topology.yaml")).unwrap();
+        Loaded {
+            policy: t.failover.clone().unwrap(),
+            topology: t,
+            keys: Default::default(),
+            secrets: Default::default(),
+        }
+    }
+
     pub fn layout(&self, name: &str) -> anyhow::Result<&Layout> {
         self.topology
             .layouts

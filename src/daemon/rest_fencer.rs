@@ -165,13 +165,7 @@ mod tests {
 
     #[test]
     fn fencing_depends_on_the_role_the_layout_leaves_the_hub() {
-        let t = crate::validate::load(include_str!("../../topology.yaml")).unwrap();
-        let loaded = Loaded {
-            policy: t.failover.clone().unwrap(),
-            topology: t,
-            keys: Default::default(),
-            secrets: Default::default(),
-        };
+        let loaded = Loaded::shipped();
         // chr02 layout: chr01 has no role and clients prefer it → peers and SSTP clients.
         assert_eq!(
             RestFencer::what("chr01", "chr02", &loaded).unwrap(),
