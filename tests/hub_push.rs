@@ -514,3 +514,54 @@ fn hub_push_cli_prints_operations_and_never_the_key() {
     );
     drop(standin);
 }
+
+#[tokio::test]
+async fn a_hub_that_must_refuse_its_clients_gets_secrets_disabled_and_their_sessions_ended() {
+    // CHR01 in the chr02 layout (pushed, e.g., by `fabric hub push --layout chr02`): client
+    // routers prefer it, so it refuses them.
+    let t = fabric::validate::load(TOPOLOGY).unwrap();
+    let mut ring = KeyRing::default();
+    for (id, public) in KeyRing::needed(&t) {
+        ring.0.insert(
+            id,
+            public.unwrap_or_else(|| PrivateKey::generate().public_key()),
+        );
+    }
+    let plan = fabric::plan::plan(&t, &ring, "chr02").unwrap();
+    let d = hub::desired(&plan.nodes[&"chr01".parse().unwrap()], &passwords());
+    let session = |id: &str, name: &str, address: &str| {
+        rec(&[
+            (".id", id),
+            ("name", name),
+            ("service", "sstp"),
+            ("address", address),
+        ])
+    };
+    let sessions = vec![
+        session("*1", "client-a-hq", "10.0.13.11"),
+        session("*2", "operator", "10.0.13.50"),
+    ];
+    let r = start(Store::default(), Arc::new(move || Ok(sessions.clone()))).await;
+    let outcome = push(&r.client, &d, false).await.unwrap();
+    assert!(outcome.done > 0);
+    let secrets = r.client.list(Menu::PppSecret, &[]).await.unwrap();
+    assert_eq!(secrets.len(), 3);
+    assert!(
+        secrets.iter().all(|s| s["disabled"] == "true"),
+        "{secrets:?}"
+    );
+    let dropped: Vec<Effect> = r
+        .standin
+        .effects()
+        .into_iter()
+        .filter(|e| matches!(e, Effect::SessionDrop { .. }))
+        .collect();
+    assert_eq!(
+        dropped,
+        [Effect::SessionDrop {
+            interface: "sstp".into(),
+            address: "10.0.13.11".into()
+        }],
+        "only the refused fabric client's session, not the operator's"
+    );
+}

@@ -239,6 +239,16 @@ impl RestClient {
                 disabled.push(id.clone());
             }
         }
+        let ended = self.end_sstp_sessions(&users).await?;
+        Ok((disabled, ended))
+    }
+
+    /// Ends the SSTP sessions (`/ppp/active`) of `users`; returns their `.id`s. A session
+    /// that ended meanwhile is skipped.
+    pub async fn end_sstp_sessions(
+        &self,
+        users: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<String>, RestError> {
         let mut ended = Vec::new();
         for session in self.list(Menu::PppActive, &[]).await? {
             let ours = session.get("name").is_some_and(|n| users.contains(n))
@@ -252,7 +262,7 @@ impl RestClient {
                 }
             }
         }
-        Ok((disabled, ended))
+        Ok(ended)
     }
 
     async fn set_fabric_peers(&self, disabled: bool) -> Result<Vec<String>, RestError> {

@@ -83,5 +83,25 @@ pub async fn push_remembering(
         }
         done += 1;
     }
+    // A disabled secret does not end a session that is up: a hub that must refuse its
+    // client routers (one they prefer over the layout's SSTP hub) ends theirs.
+    let refused: std::collections::BTreeSet<String> = desired
+        .objects
+        .iter()
+        .filter(|o| {
+            o.menu == Menu::PppSecret && o.record.get("disabled").is_some_and(|v| v == "true")
+        })
+        .filter_map(|o| o.record.get("name").cloned())
+        .collect();
+    if !refused.is_empty() {
+        client
+            .end_sstp_sessions(&refused)
+            .await
+            .map_err(|error| PushError {
+                op: Some("end the refused clients' SSTP sessions".into()),
+                done,
+                error,
+            })?;
+    }
     Ok(Outcome { diff: d, done })
 }
