@@ -21,5 +21,5 @@ pub mod uapi;
 pub mod userspace;
 
 pub use backend::{FakeBackend, WgBackend};
-pub use diff::{diff, routes};
+pub use diff::diff;
 pub use model::{InterfaceObserved, PeerField, PeerObserved, WgChange};

@@ -90,12 +90,11 @@ fn plan_of(
     shares: &BTreeMap<Ifname, PlaneShare>,
     node: &Node,
 ) -> Result<NodePlan, PlanError> {
-    let mut interfaces: Vec<InterfacePlan> = node
+    let interfaces = node
         .memberships
         .keys()
         .map(|plane| interface(t, keys, l, shares, node, plane))
         .collect::<Result<_, _>>()?;
-    one_interface_per_prefix(&mut interfaces);
     Ok(NodePlan {
         name: node.name.clone(),
         platform: node.platform,
@@ -104,48 +103,6 @@ fn plan_of(
         sstp_server: sstp_server(t, l, node),
         rest: node.rest.clone(),
     })
-}
-
-/// A node on several planes routes each prefix through one interface: the same route on two
-/// links would replace the other on every apply (`ip route replace`; RouterOS finds routes by
-/// destination), and a route to a plane the node is itself on would take over that plane's
-/// connected route. So a prefix inside one of the node's own plane subnets leaves the peers
-/// of its other interfaces, and a prefix on two interfaces stays where the node is the hub
-/// (it reaches the prefix's owner directly), else on the first.
-fn one_interface_per_prefix(interfaces: &mut [InterfacePlan]) {
-    if interfaces.len() < 2 {
-        return;
-    }
-    let own: Vec<Ipv4Net> = interfaces.iter().map(|i| i.address.trunc()).collect();
-    let mut holders: BTreeMap<Ipv4Net, Vec<usize>> = BTreeMap::new();
-    for (i, iface) in interfaces.iter().enumerate() {
-        for n in iface.peers.iter().flat_map(|p| &p.allowed_ips) {
-            let list = holders.entry(n.trunc()).or_default();
-            if !list.contains(&i) {
-                list.push(i);
-            }
-        }
-    }
-    let keeper = |list: &[usize]| {
-        list.iter()
-            .copied()
-            .find(|&i| interfaces[i].role != Role::Spoke)
-            .unwrap_or(list[0])
-    };
-    let keep: BTreeMap<Ipv4Net, usize> =
-        holders.iter().map(|(n, list)| (*n, keeper(list))).collect();
-    for (i, iface) in interfaces.iter_mut().enumerate() {
-        for peer in &mut iface.peers {
-            peer.allowed_ips.retain(|n| {
-                let n = n.trunc();
-                let elsewhere_connected = own
-                    .iter()
-                    .enumerate()
-                    .any(|(j, s)| j != i && s.contains(&n));
-                !elsewhere_connected && keep.get(&n) == Some(&i)
-            });
-        }
-    }
 }
 
 fn interface(
@@ -505,61 +462,6 @@ mod tests {
         );
         assert_eq!(serving("split-role", "chr01"), (true, true));
         assert_eq!(serving("split-role", "chr02"), (false, true));
-    }
-
-    #[test]
-    fn a_node_on_two_planes_routes_each_prefix_through_one_interface() {
-        let text = include_str!("../../topology.yaml")
-            .replacen(
-                "      wg0: { address: 10.0.12.31 }\n",
-                "      wg0: { address: 10.0.12.31 }\n      wg1: { address: 10.33.33.31 }\n",
-                1,
-            )
-            .replacen(
-                "      wg0: { address: 10.0.12.1 }\n",
-                "      wg0: { address: 10.0.12.1 }\n      wg1: { address: 10.33.33.5 }\n",
-                1,
-            );
-        let t = crate::validate::load(&text).unwrap();
-        let mut ring = KeyRing::default();
-        for (id, public) in KeyRing::needed(&t) {
-            let key = public.unwrap_or_else(|| crate::model::PrivateKey::generate().public_key());
-            ring.0.insert(id, key);
-        }
-        for layout in ["primary", "chr02", "split-role"] {
-            let p = plan(&t, &ring, layout).unwrap();
-            for node in ["nuc", "chr01"] {
-                let n = &p.nodes[&node.parse::<NodeName>().unwrap()];
-                let routes: Vec<(String, Vec<Ipv4Net>)> = n
-                    .interfaces
-                    .iter()
-                    .map(|i| (i.plane.to_string(), crate::apply::routes(i)))
-                    .collect();
-                let (a, b) = (&routes[0], &routes[1]);
-                assert!(
-                    a.1.iter().all(|x| !b.1.contains(x)),
-                    "{node} in {layout}: the same route on both links: {routes:?}"
-                );
-                for (plane, rs) in &routes {
-                    for iface in &n.interfaces {
-                        if iface.plane.as_str() != plane {
-                            assert!(
-                                !rs.iter().any(|r| iface.address.trunc().contains(r)),
-                                "{node} in {layout}: {plane} routes into its own {}: {rs:?}",
-                                iface.plane
-                            );
-                        }
-                    }
-                }
-            }
-            // CHR01 as the wg0 hub keeps VLAN 60 on wg0, where its owner z640 is a peer.
-            if layout == "primary" {
-                let chr01 = &p.nodes[&"chr01".parse::<NodeName>().unwrap()];
-                let vlan: Ipv4Net = "10.42.60.0/24".parse().unwrap();
-                let wg0 = crate::apply::routes(&chr01.interfaces[0]);
-                assert!(wg0.contains(&vlan), "{wg0:?}");
-            }
-        }
     }
 
     #[test]
