@@ -34,6 +34,11 @@ fn chr02() -> hub::Desired {
 }
 
 fn chr02_with(secrets: &Secrets) -> hub::Desired {
+    desired_of("chr02", "primary", secrets)
+}
+
+/// `node`'s desired records in `layout` (keys generated for the test).
+fn desired_of(node: &str, layout: &str, secrets: &Secrets) -> hub::Desired {
     let t = fabric::validate::load(TOPOLOGY).unwrap();
     let mut ring = KeyRing::default();
     for (id, public) in KeyRing::needed(&t) {
@@ -42,8 +47,8 @@ fn chr02_with(secrets: &Secrets) -> hub::Desired {
             public.unwrap_or_else(|| PrivateKey::generate().public_key()),
         );
     }
-    let plan = fabric::plan::plan(&t, &ring, "primary").unwrap();
-    hub::desired(&plan.nodes[&"chr02".parse().unwrap()], secrets)
+    let plan = fabric::plan::plan(&t, &ring, layout).unwrap();
+    hub::desired(&plan.nodes[&node.parse().unwrap()], secrets)
 }
 
 const CLIENTS: [&str; 3] = ["client-a-hq", "client-a-shop", "client-b"];
@@ -519,16 +524,7 @@ fn hub_push_cli_prints_operations_and_never_the_key() {
 async fn a_hub_that_must_refuse_its_clients_gets_secrets_disabled_and_their_sessions_ended() {
     // CHR01 in the chr02 layout (pushed, e.g., by `fabric hub push --layout chr02`): client
     // routers prefer it, so it refuses them.
-    let t = fabric::validate::load(TOPOLOGY).unwrap();
-    let mut ring = KeyRing::default();
-    for (id, public) in KeyRing::needed(&t) {
-        ring.0.insert(
-            id,
-            public.unwrap_or_else(|| PrivateKey::generate().public_key()),
-        );
-    }
-    let plan = fabric::plan::plan(&t, &ring, "chr02").unwrap();
-    let d = hub::desired(&plan.nodes[&"chr01".parse().unwrap()], &passwords());
+    let d = desired_of("chr01", "chr02", &passwords());
     let session = |id: &str, name: &str, address: &str| {
         rec(&[
             (".id", id),
