@@ -17,7 +17,7 @@ use fabric::render::Secrets;
 use fabric::routeros_rest::hub::{self, OpKind, push::push};
 use fabric::routeros_rest::standin::{self, Effect, Store};
 use fabric::routeros_rest::{Menu, Record, RestClient};
-use support::rest_standin::{LoopbackStandin, PASSWORD, no_sessions};
+use support::rest_standin::{LoopbackStandin, PASSWORD, no_sessions, sstp_sessions};
 
 const TOPOLOGY: &str = include_str!("../topology.yaml");
 
@@ -525,19 +525,11 @@ async fn a_hub_that_must_refuse_its_clients_gets_secrets_disabled_and_their_sess
     // CHR01 in the chr02 layout (pushed, e.g., by `fabric hub push --layout chr02`): client
     // routers prefer it, so it refuses them.
     let d = desired_of("chr01", "chr02", &passwords());
-    let session = |id: &str, name: &str, address: &str| {
-        rec(&[
-            (".id", id),
-            ("name", name),
-            ("service", "sstp"),
-            ("address", address),
-        ])
-    };
-    let sessions = vec![
-        session("*1", "client-a-hq", "10.0.13.11"),
-        session("*2", "operator", "10.0.13.50"),
-    ];
-    let r = start(Store::default(), Arc::new(move || Ok(sessions.clone()))).await;
+    let sessions = sstp_sessions(&[
+        ("*1", "client-a-hq", "10.0.13.11"),
+        ("*2", "operator", "10.0.13.50"),
+    ]);
+    let r = start(Store::default(), sessions).await;
     let outcome = push(&r.client, &d, false).await.unwrap();
     assert!(outcome.done > 0);
     let secrets = r.client.list(Menu::PppSecret, &[]).await.unwrap();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use fabric::model::Secret;
 use fabric::routeros_rest::standin::{Effect, Store};
 use fabric::routeros_rest::{Menu, Record, RestClient, RestError};
-use support::rest_standin::{LoopbackStandin, no_sessions};
+use support::rest_standin::{LoopbackStandin, no_sessions, sstp_sessions};
 
 fn rec(pairs: &[(&str, &str)]) -> Record {
     pairs
@@ -304,25 +304,12 @@ async fn refusing_sstp_clients_disables_fabric_secrets_and_ends_only_their_sessi
             ]),
         );
     }
-    let session = |id: &str, name: &str, address: &str| {
-        rec(&[
-            (".id", id),
-            ("name", name),
-            ("service", "sstp"),
-            ("address", address),
-        ])
-    };
-    let sessions = vec![
-        session("*1", "client-a-hq", "10.0.13.11"),
-        session("*2", "ops-dialin", "10.0.13.50"),
-        session("*3", "client-b", "10.0.13.13"),
-    ];
-    let r = LoopbackStandin::start(
-        "chr01",
-        store,
-        std::sync::Arc::new(move || Ok(sessions.clone())),
-    )
-    .await;
+    let sessions = sstp_sessions(&[
+        ("*1", "client-a-hq", "10.0.13.11"),
+        ("*2", "ops-dialin", "10.0.13.50"),
+        ("*3", "client-b", "10.0.13.13"),
+    ]);
+    let r = LoopbackStandin::start("chr01", store, sessions).await;
     let c = r.client("s3cret");
     let (disabled, ended) = c.refuse_fabric_ppp().await.unwrap();
     assert_eq!(disabled, ["*1", "*2"], "the two fabric secrets");

@@ -76,3 +76,22 @@ impl LoopbackStandin {
 pub fn no_sessions() -> PppSource {
     Arc::new(|| Ok(Vec::new()))
 }
+
+/// A `/ppp/active` source answering these SSTP sessions: (`.id`, user, address).
+pub fn sstp_sessions(list: &[(&str, &str, &str)]) -> PppSource {
+    let records: Vec<fabric::routeros_rest::Record> = list
+        .iter()
+        .map(|(id, name, address)| {
+            [
+                (".id", *id),
+                ("name", *name),
+                ("service", "sstp"),
+                ("address", *address),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+        })
+        .collect();
+    Arc::new(move || Ok(records.clone()))
+}
