@@ -18,18 +18,32 @@ struct Lab {
     ns: Netns,
     topology: PathBuf,
     secrets: PathBuf,
+    node: &'static str,
     _dir: tempfile::TempDir,
 }
 
 impl Lab {
+    /// The shipped topology, applied as z640.
     fn new() -> Lab {
+        Lab::with(None, "z640")
+    }
+
+    /// `text` (written beside its secrets) or the shipped topology, applied as `node`.
+    fn with(text: Option<&str>, node: &'static str) -> Lab {
         require_root();
         let dir = tempfile::Builder::new()
             .prefix("fabric-apply-")
             .tempdir()
             .expect("temporary directory");
         let secrets = dir.path().join("secrets");
-        let topology = topology_path();
+        let topology = match text {
+            Some(text) => {
+                let path = dir.path().join("topology.yaml");
+                std::fs::write(&path, text).expect("write the topology");
+                path
+            }
+            None => topology_path(),
+        };
         fabric_ok(&[
             "keys".as_ref(),
             "-t".as_ref(),
@@ -41,18 +55,19 @@ impl Lab {
             ns: Netns::new(),
             topology,
             secrets,
+            node,
             _dir: dir,
         }
     }
 
-    /// `fabric VERB --node z640 …` inside the namespace, with its wireguard run directory.
+    /// `fabric VERB --node NODE …` inside the namespace, with its wireguard run directory.
     fn fabric(&self, verb: &str) -> Output {
         let bin = Path::new(env!("CARGO_BIN_EXE_fabric"));
         self.ns.exec_in_wg_rundir(&[
             bin.as_os_str(),
             verb.as_ref(),
             "--node".as_ref(),
-            "z640".as_ref(),
+            self.node.as_ref(),
             "-t".as_ref(),
             self.topology.as_os_str(),
             "--secrets".as_ref(),
@@ -67,7 +82,8 @@ impl Lab {
         assert_eq!(
             out.status.code(),
             Some(code),
-            "fabric {verb} --node z640 exit code\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+            "fabric {verb} --node {} exit code\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+            self.node,
             String::from_utf8_lossy(&out.stderr)
         );
         stdout
@@ -400,4 +416,73 @@ fn hand_made_link_drift_is_read_exactly_and_repaired() {
     );
     lab.expect("apply", 0);
     assert_eq!(lab.expect("plan", 0), "z640 wg0: no change\n");
+}
+
+/// A node on two planes (nuc as a spoke of wg0 and of wg1) routes each prefix through one
+/// link and nothing into the other plane's subnet, so apply settles. Before, VLAN 60 was
+/// routed on both links (each apply replaced the other's route: never "no change") and
+/// 10.33.33.0/24 over wg0 shadowed wg1's connected route.
+#[test]
+fn a_node_on_two_planes_settles_with_each_route_on_one_link() {
+    let shipped = std::fs::read_to_string(topology_path()).expect("read topology.yaml");
+    let nuc = "      wg0: { address: 10.0.12.31 }\n";
+    assert!(
+        shipped.contains(nuc),
+        "nuc's wg0 membership moved in topology.yaml"
+    );
+    let text = shipped.replacen(
+        nuc,
+        "      wg0: { address: 10.0.12.31 }\n      wg1: { address: 10.33.33.31 }\n",
+        1,
+    );
+    let lab = Lab::with(Some(&text), "nuc");
+    let _wg0 = lab.ns.wireguard_go("wg0");
+    let _wg1 = lab.ns.wireguard_go("wg1");
+    lab.expect("apply", 0);
+    assert_eq!(
+        lab.expect("plan", 0),
+        "nuc wg0: no change\nnuc wg1: no change\n"
+    );
+    assert_eq!(
+        lab.expect("apply", 0),
+        "nuc wg0: no change\nnuc wg1: no change\n"
+    );
+    let table = lab
+        .ns
+        .run_ok(&["ip", "-4", "-o", "route", "show", "table", "main"]);
+    let routes: Vec<(&str, &str)> = table
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let dst = w.next()?;
+            let dev = w.skip_while(|x| *x != "dev").nth(1)?;
+            Some((dst, dev))
+        })
+        .collect();
+    let on = |dst: &str| -> Vec<&str> {
+        routes
+            .iter()
+            .filter(|(d, _)| *d == dst)
+            .map(|(_, dev)| *dev)
+            .collect()
+    };
+    assert_eq!(
+        on("10.42.60.0/24").len(),
+        1,
+        "VLAN 60 on one link:\n{table}"
+    );
+    assert_eq!(
+        on("10.33.33.0/24"),
+        ["wg1"],
+        "wg1 stays connected:\n{table}"
+    );
+    assert_eq!(on("10.0.12.0/24"), ["wg0"], "wg0 stays connected:\n{table}");
+    for (dst, _) in &routes {
+        assert_eq!(on(dst).len(), 1, "{dst} on two links:\n{table}");
+    }
+    // Cryptokey routing is per interface: both hubs still accept VLAN 60 from nuc's side.
+    for plane in ["wg0", "wg1"] {
+        let allowed = lab.ns.wg_ok(&["show", plane, "allowed-ips"]);
+        assert!(allowed.contains("10.42.60.0/24"), "{plane}: {allowed}");
+    }
 }

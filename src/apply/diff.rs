@@ -64,7 +64,7 @@ pub fn diff(
     if !observed.up {
         out.push(WgChange::LinkUp);
     }
-    let want = routes(desired);
+    let want = &desired.routes;
     out.extend(
         want.iter()
             .filter(|r| !observed.routes.contains(r))
@@ -81,19 +81,6 @@ pub fn diff(
         out.push(WgChange::EnableForwarding);
     }
     out
-}
-
-/// Routes through the interface (what wg-quick adds): every peer's AllowedIPs, minus what the
-/// interface's own subnet already reaches.
-pub fn routes(desired: &InterfacePlan) -> Vec<Ipv4Net> {
-    let subnet = desired.address.trunc();
-    let all = desired
-        .peers
-        .iter()
-        .flat_map(|p| p.allowed_ips.iter().map(Ipv4Net::trunc))
-        .filter(|n| !subnet.contains(n))
-        .collect();
-    crate::plan::normalize(all)
 }
 
 fn peers(desired: &[PeerPlan], observed: &[PeerObserved], out: &mut Vec<WgChange>) {

@@ -20,7 +20,7 @@ pub(crate) fn peer(name: &str, endpoint: Option<&str>, allowed: &[&str]) -> Peer
 }
 
 pub(crate) fn plan(key: &PrivateKey, peers: Vec<PeerPlan>) -> InterfacePlan {
-    InterfacePlan {
+    let mut p = InterfacePlan {
         plane: "wg0".parse().unwrap(),
         purpose: Purpose::Infrastructure,
         role: Role::Spoke,
@@ -36,7 +36,10 @@ pub(crate) fn plan(key: &PrivateKey, peers: Vec<PeerPlan>) -> InterfacePlan {
         forwarding: false,
         dns: None,
         peers,
-    }
+        routes: Vec::new(),
+    };
+    p.routes = crate::plan::naive_routes(&p);
+    p
 }
 
 /// What an interface configured exactly as `p` reports.
@@ -59,7 +62,7 @@ pub(crate) fn in_sync(p: &InterfacePlan) -> InterfaceObserved {
         addresses: vec![p.address],
         mtu: Some(p.mtu),
         up: true,
-        routes: super::routes(p),
+        routes: p.routes.clone(),
         forwarding: p.forwarding,
     }
 }

@@ -12,9 +12,11 @@
 pub mod dns;
 mod keys;
 mod model;
+mod routes;
 
 pub use keys::{KeyId, KeyRing};
 pub use model::*;
+pub use routes::naive_routes;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -90,11 +92,12 @@ fn plan_of(
     shares: &BTreeMap<Ifname, PlaneShare>,
     node: &Node,
 ) -> Result<NodePlan, PlanError> {
-    let interfaces = node
+    let mut interfaces: Vec<InterfacePlan> = node
         .memberships
         .keys()
         .map(|plane| interface(t, keys, l, shares, node, plane))
         .collect::<Result<_, _>>()?;
+    routes::assign(&mut interfaces);
     Ok(NodePlan {
         name: node.name.clone(),
         platform: node.platform,
@@ -243,6 +246,7 @@ fn base_interface(
         forwarding: role != Role::Spoke || !node.routes.is_empty() || hub_elsewhere,
         dns,
         peers,
+        routes: Vec::new(),
     })
 }
 

@@ -63,6 +63,9 @@ pub struct InterfacePlan {
     /// Split DNS for access-plane spokes.
     pub dns: Option<ClientDns>,
     pub peers: Vec<PeerPlan>,
+    /// Main-table routes through this interface: the peers' AllowedIPs outside its subnet,
+    /// each prefix on one of the node's links only (see `plan::routes`).
+    pub routes: Vec<Ipv4Net>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

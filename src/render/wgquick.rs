@@ -62,6 +62,15 @@ pub fn render(plan: &Plan, node: &NodePlan, iface: &InterfacePlan, secrets: &Sec
     if iface.forwarding && node.platform == Platform::Linux {
         s.push_str("PostUp = sysctl -q -w net.ipv4.ip_forward=1\n");
     }
+    if iface.routes != crate::plan::naive_routes(iface) && node.platform == Platform::Linux {
+        // On several planes: wg-quick would route every AllowedIP here, a second link's
+        // `ip route add` of the same prefix fails, and one into another plane's subnet
+        // shadows it. The plan's routes instead, each prefix on one link.
+        s.push_str("Table = off\n");
+        for net in &iface.routes {
+            let _ = writeln!(s, "PostUp = ip -4 route replace {net} dev %i");
+        }
+    }
     for peer in &iface.peers {
         s.push('\n');
         let _ = writeln!(s, "[Peer]\n# {}", peer.node);

@@ -136,13 +136,7 @@ fn wireguard(s: &mut Script, iface: &InterfacePlan, secrets: &Secrets) -> bool {
             &args,
         );
     }
-    let routed: Vec<_> = iface
-        .peers
-        .iter()
-        .flat_map(|p| p.allowed_ips.iter())
-        .filter(|n| !iface.address.contains(*n))
-        .collect();
-    for net in routed {
+    for net in &iface.routes {
         let find = format!("dst-address={net} and comment~\"^fabric:\"");
         s.ensure(
             "/ip route",

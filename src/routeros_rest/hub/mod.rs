@@ -4,8 +4,8 @@
 //!
 //! - [`desired`] (pure): the records a hub should hold for its [`NodePlan`] — one
 //!   `/interface/wireguard` per plane, its `/ip/address`, one peer per plan peer and, like the
-//!   `.rsc`, one `/ip/route` (gateway = the interface) per peer prefix outside the plane's
-//!   subnet; on an SSTP hub the `/ppp/profile` and one `/ppp/secret` per client router
+//!   `.rsc`, one `/ip/route` (gateway = the interface) per route of the plan (peer prefixes
+//!   outside the plane's subnet, each on one of the hub's links); on an SSTP hub the `/ppp/profile` and one `/ppp/secret` per client router
 //!   ([`ppp`]) — tagged like the `.rsc` (`fabric:g<GEN>:<what>`, GEN a hash of the content).
 //! - [`diff`] (pure): desired vs the records read with `GET` → ordered [`Op`]s. Only objects
 //!   whose comment starts with `fabric:` are ours; others are never changed (a clash with one
@@ -176,15 +176,7 @@ pub fn desired(node: &NodePlan, secrets: &Secrets) -> Desired {
                 r,
             ));
         }
-        let mut routed: Vec<_> = iface
-            .peers
-            .iter()
-            .flat_map(|p| p.allowed_ips.iter())
-            .filter(|n| !iface.address.contains(*n))
-            .collect();
-        routed.sort();
-        routed.dedup();
-        for net in routed {
+        for net in &iface.routes {
             objects.push(plain(
                 Menu::IpRoute,
                 &format!("{plane}:route={net}"),
