@@ -5,7 +5,8 @@
 //! * every other member is a spoke with one peer, the hub, whose AllowedIPs cover the plane
 //!   subnet, every other member's prefixes and the plane's extra routes;
 //! * a RouterOS node that is hub of the plane in *another* layout and holds no role in this
-//!   one is a pre-provisioned standby: it keeps the hub configuration of that layout;
+//!   one (hub of no plane, not the SSTP hub) is a pre-provisioned standby: it keeps the hub
+//!   configuration of that layout; with a role it is a spoke of the plane's hub;
 //! * a member "carries" prefixes: its /32, its LANs, the subnets of planes it is hub of, and,
 //!   for the layout's SSTP hub on the SSTP plane, the PPP subnet and every client LAN.
 
@@ -261,10 +262,13 @@ fn members<'a>(
         .filter(move |n| n.memberships.contains_key(plane) && !is_standby(t, l, &n.name, plane))
 }
 
+/// A RouterOS hub of `plane` in another layout that holds no role in `l` (hub of no plane,
+/// not the SSTP hub). One with a role elsewhere in `l` is a plain member (a spoke) of `plane`:
+/// as a standby it would keep live hub peers and routes for a plane another node now hubs.
 fn is_standby(t: &Topology, l: &Layout, node: &NodeName, plane: &Ifname) -> bool {
     let n = &t.nodes[node];
     n.platform.is_routeros()
-        && l.plane_hubs.get(plane) != Some(node)
+        && !l.plane_hubs.values().any(|h| h == node)
         && l.sstp_hub.as_ref() != Some(node)
         && t.layouts
             .values()
@@ -394,91 +398,4 @@ pub fn normalize(mut nets: Vec<Ipv4Net>) -> Vec<Ipv4Net> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The shipped topology with a fresh public key for every membership that has none.
-    fn shipped() -> (Topology, KeyRing) {
-        let t = crate::validate::load(include_str!("../../topology.yaml")).unwrap();
-        let mut ring = KeyRing::default();
-        for (id, public) in KeyRing::needed(&t) {
-            let key = public.unwrap_or_else(|| crate::model::PrivateKey::generate().public_key());
-            ring.0.insert(id, key);
-        }
-        (t, ring)
-    }
-
-    #[test]
-    fn one_node_is_planned_exactly_as_in_the_whole_plan() {
-        let (t, ring) = shipped();
-        assert!(t.layouts.len() >= 3 && t.nodes.len() >= 6);
-        for layout in t.layouts.keys() {
-            let whole = plan(&t, &ring, layout.as_str()).unwrap();
-            for name in t.nodes.keys() {
-                let one = node_plan(&t, &ring, layout.as_str(), name).unwrap();
-                assert_eq!(one.as_ref(), whole.nodes.get(name), "{name} in {layout}");
-            }
-        }
-        let nobody: NodeName = "nobody".parse().unwrap();
-        assert_eq!(node_plan(&t, &ring, "primary", &nobody), Ok(None));
-        assert_eq!(
-            node_plan(&t, &ring, "nope", &nobody),
-            Err(PlanError::UnknownLayout("nope".into()))
-        );
-    }
-
-    #[test]
-    fn client_sites_route_the_planes_and_the_lans_behind_nodes_but_not_other_sites() {
-        let (t, ring) = shipped();
-        let p = plan(&t, &ring, "primary").unwrap();
-        assert_eq!(p.clients.len(), 3);
-        for c in &p.clients {
-            let routes: Vec<String> = c.routes.iter().map(|n| n.to_string()).collect();
-            // VLAN 60 behind z640: without it the site's replies to 10.42.60.x go to its WAN.
-            assert_eq!(
-                routes,
-                ["10.0.12.0/24", "10.33.33.0/24", "10.42.60.0/24"],
-                "{}",
-                c.name
-            );
-        }
-    }
-
-    #[test]
-    fn hubs_clients_prefer_over_the_layouts_sstp_hub_refuse_them() {
-        let (t, ring) = shipped();
-        let serving = |layout: &str, hub: &str| {
-            let p = plan(&t, &ring, layout).unwrap();
-            let s = p.nodes[&hub.parse::<NodeName>().unwrap()]
-                .sstp_server
-                .clone()
-                .unwrap();
-            (s.active, s.serving)
-        };
-        // sstp.hubs: [chr01, chr02]; clients route via chr01 first.
-        assert_eq!(serving("primary", "chr01"), (true, true));
-        assert_eq!(serving("primary", "chr02"), (false, true), "warm standby");
-        assert_eq!(serving("chr02", "chr02"), (true, true));
-        assert_eq!(
-            serving("chr02", "chr01"),
-            (false, false),
-            "clients would stay on chr01, which leads nowhere in this layout"
-        );
-        assert_eq!(serving("split-role", "chr01"), (true, true));
-        assert_eq!(serving("split-role", "chr02"), (false, true));
-    }
-
-    #[test]
-    fn normalize_sorts_dedups_and_drops_contained_prefixes() {
-        let nets = [
-            "10.0.12.30/32",
-            "10.0.12.0/24",
-            "10.42.60.0/24",
-            "10.0.12.0/24",
-            "10.42.60.128/25",
-        ];
-        let out = normalize(nets.iter().map(|n| n.parse().unwrap()).collect());
-        let out: Vec<String> = out.iter().map(|n| n.to_string()).collect();
-        assert_eq!(out, ["10.0.12.0/24", "10.42.60.0/24"]);
-    }
-}
+mod tests;
