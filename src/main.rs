@@ -350,10 +350,13 @@ fn serve(opts: fabric::daemon::ServeOptions, wiring: ServeWiring) -> anyhow::Res
         ),
         None => None,
     };
+    let hub_locks = fabric::daemon::hub_locks::HubLocks::default();
     let plugins = fabric::daemon::Plugins {
         backend: std::sync::Arc::new(std::sync::Mutex::new(backend)),
         fencer: Box::new(fabric::daemon::rest_fencer::RestFencer::new(
             wiring.routeros_credentials.clone(),
+            hub_locks.clone(),
+            published.subscribe(),
         )),
         probes: fabric::daemon::monitor::RealProbes {
             fabric_ca: wiring.fabric_ca,
@@ -364,6 +367,7 @@ fn serve(opts: fabric::daemon::ServeOptions, wiring: ServeWiring) -> anyhow::Res
         apply_lock: true,
         routeros_rest: Some(wiring.routeros_credentials),
         metrics,
+        hub_locks,
     };
     let result = runtime.block_on(fabric::daemon::run(opts, plugins, shutdown.clone()));
     shutdown.cancel();

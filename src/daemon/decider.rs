@@ -25,22 +25,30 @@ use crate::failover::{Action, Input, Observation, Phase, Published, State, step}
 /// Cuts the watched hub off from spokes when it is still reachable (RouterOS REST: disable
 /// its fabric-owned peers). The REST client lives elsewhere; [`LogFencer`] only logs.
 pub trait Fencer: Send + Sync {
-    /// The layout moved from primary to `layout`: fence `node` as that layout needs.
-    fn fence(&mut self, node: &str, layout: &str, loaded: &Loaded) -> anyhow::Result<()>;
+    /// The layout moved from primary to `layout` in `epoch`: fence `node` as that layout
+    /// needs (never after the daemon has moved past `epoch`).
+    fn fence(&mut self, node: &str, at: Epoch<'_>, loaded: &Loaded) -> anyhow::Result<()>;
 
     /// The periodic reconcile while `layout` (not primary) stays: re-apply the fence (a hub
     /// unreachable at the failover, or restarted since, is fenced once it answers).
-    fn keep_fenced(&mut self, node: &str, layout: &str, loaded: &Loaded) -> anyhow::Result<()> {
-        let _ = (node, layout, loaded);
+    fn keep_fenced(&mut self, node: &str, at: Epoch<'_>, loaded: &Loaded) -> anyhow::Result<()> {
+        let _ = (node, at, loaded);
         Ok(())
     }
+}
+
+/// The layout a fence is for, and the epoch that decided it.
+#[derive(Debug, Clone, Copy)]
+pub struct Epoch<'a> {
+    pub epoch: u64,
+    pub layout: &'a str,
 }
 
 /// Logs that a fence was due (no RouterOS client wired in).
 pub struct LogFencer;
 
 impl Fencer for LogFencer {
-    fn fence(&mut self, node: &str, _: &str, _: &Loaded) -> anyhow::Result<()> {
+    fn fence(&mut self, node: &str, _: Epoch<'_>, _: &Loaded) -> anyhow::Result<()> {
         tracing::warn!(
             node,
             "fence requested; no RouterOS client configured, skipped"
@@ -109,10 +117,11 @@ impl Decider {
             return;
         }
         let watch = p.watch.to_string();
-        if let Err(e) = self
-            .fencer
-            .keep_fenced(&watch, &self.state.layout, &self.loaded)
-        {
+        let at = Epoch {
+            epoch: self.state.epoch,
+            layout: &self.state.layout,
+        };
+        if let Err(e) = self.fencer.keep_fenced(&watch, at, &self.loaded) {
             tracing::debug!(node = watch, error = %format!("{e:#}"), "keeping the fence");
         }
     }
@@ -207,7 +216,11 @@ impl Decider {
                     ));
                 }
                 Action::Fence { node } => {
-                    let result = self.fencer.fence(node, &self.state.layout, &self.loaded);
+                    let at = Epoch {
+                        epoch: self.state.epoch,
+                        layout: &self.state.layout,
+                    };
+                    let result = self.fencer.fence(node, at, &self.loaded);
                     if let Err(e) = &result {
                         tracing::error!(node, error = %format!("{e:#}"), "fence failed");
                         self.counters.fence_failures += 1;

@@ -32,6 +32,7 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 use super::decider::Decider;
+use super::hub_locks::HubLocks;
 use super::load::Loaded;
 use super::rest_clients::client_for;
 use crate::model::Platform;
@@ -85,8 +86,8 @@ pub struct HubSync {
     marks: HubMarks,
     /// Per hub, the warnings and conflicts already logged (each is logged once while it lasts).
     reported: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>,
-    /// One push at a time per hub.
-    locks: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One writer at a time per hub (shared with the fencer).
+    locks: HubLocks,
     /// The last outcome per hub, for `fabric status` and metrics.
     outcomes: Arc<Mutex<BTreeMap<String, PushOutcome>>>,
 }
@@ -102,14 +103,14 @@ pub struct PushOutcome {
 }
 
 impl HubSync {
-    pub fn new(credentials: PathBuf, state_dir: &Path, secrets: &Path) -> Self {
+    pub fn new(credentials: PathBuf, state_dir: &Path, secrets: &Path, locks: HubLocks) -> Self {
         HubSync {
             credentials,
             dir: state_dir.join("hub-push"),
             secrets: SecretsDir::new(secrets),
             marks: HubMarks::new(state_dir),
             reported: Arc::default(),
-            locks: Mutex::default(),
+            locks,
             outcomes: Arc::default(),
         }
     }
@@ -184,13 +185,7 @@ impl HubSync {
                     continue;
                 }
             };
-            let lock = self
-                .locks
-                .lock()
-                .expect("not poisoned")
-                .entry(node.clone())
-                .or_default()
-                .clone();
+            let lock = self.locks.of(&node);
             let outcomes = self.outcomes.clone();
             let (marks, reported) = (self.marks.clone(), self.reported.clone());
             let (why, layout) = (why.to_string(), layout.to_string());

@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod control;
 pub mod decider;
+pub mod hub_locks;
 pub mod hub_sync;
 pub mod load;
 pub mod metrics;
@@ -77,6 +78,8 @@ pub struct Plugins {
     pub routeros_rest: Option<PathBuf>,
     /// Where `GET /metrics` is served ([`metrics`]), when at all.
     pub metrics: Option<tokio::net::TcpListener>,
+    /// The per-hub REST locks the hub push shares with the fencer ([`hub_locks`]).
+    pub hub_locks: hub_locks::HubLocks,
 }
 
 /// Runs until SIGTERM/SIGINT or `shutdown`.
@@ -172,6 +175,7 @@ pub async fn run(
 
     let rest = rest_side::RestSide::start(
         plugins.routeros_rest,
+        plugins.hub_locks,
         &opts.secrets,
         &decider,
         &mut tasks,

@@ -7,7 +7,10 @@
 //! the layout's configuration, which removes its hub peers.
 //!
 //! Runs in the background — a dead hub's REST times out after seconds, and the failover must
-//! not wait for it; the outcome is logged. The periodic reconcile re-applies the fence while
+//! not wait for it; the outcome is logged. It writes under the hub's lock, shared with the
+//! hub push, and only while the daemon is still in the epoch it fences for
+//! ([`hub_locks`](super::hub_locks)): a fence still on its way when the layout moves back
+//! never lands after the failback push. The periodic reconcile re-applies the fence while
 //! the layout stays ([`Fencer::keep_fenced`]): a hub that was unreachable at the failover, or
 //! restarted since with its old configuration, is fenced once it answers.
 //!
@@ -21,26 +24,39 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 
-use super::decider::Fencer;
+use tokio::sync::watch;
+
+use super::decider::{Epoch, Fencer};
+use super::hub_locks::{HubLocks, while_epoch};
 use super::load::Loaded;
 pub use super::rest_clients::REST_USER;
 use super::rest_clients::client_for;
+use crate::failover::Published;
 use crate::model::NodeName;
 use crate::plan::{keeps_a_role, sstp_serving};
 
-#[derive(Default)]
 pub struct RestFencer {
     pub credentials: PathBuf,
     /// A fence is running (a dead hub's REST takes seconds to time out): a keep-fenced round
     /// does not start a second one.
     busy: Arc<AtomicBool>,
+    /// Shared with the hub push: one writer per hub.
+    locks: HubLocks,
+    /// The daemon's published epoch: a fence of an older one writes nothing.
+    published: watch::Receiver<Published>,
 }
 
 impl RestFencer {
-    pub fn new(credentials: PathBuf) -> RestFencer {
+    pub fn new(
+        credentials: PathBuf,
+        locks: HubLocks,
+        published: watch::Receiver<Published>,
+    ) -> RestFencer {
         RestFencer {
             credentials,
             busy: Arc::default(),
+            locks,
+            published,
         }
     }
 
@@ -64,6 +80,7 @@ impl RestFencer {
     fn start(
         &self,
         node: &str,
+        epoch: u64,
         loaded: &Loaded,
         refuse_ppp: bool,
         again: bool,
@@ -82,6 +99,7 @@ impl RestFencer {
             }
         };
         let node = node.to_string();
+        let (lock, published) = (self.locks.of(&node), self.published.clone());
         std::thread::spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -93,7 +111,7 @@ impl RestFencer {
                     return tracing::error!(node, error = %e, "fence: no runtime");
                 }
             };
-            let outcome = runtime.block_on(async {
+            let fence = async {
                 let peers = client
                     .disable_fabric_peers()
                     .await
@@ -107,10 +125,14 @@ impl RestFencer {
                     Default::default()
                 };
                 Ok::<_, String>((peers, ppp))
-            });
+            };
+            let outcome = runtime.block_on(while_epoch(&lock, &published, epoch, fence));
             busy.store(false, Ordering::Release);
             match outcome {
-                Ok((peers, (secrets, sessions))) => {
+                None => {
+                    tracing::info!(node, epoch, "fence not written: the layout moved on");
+                }
+                Some(Ok((peers, (secrets, sessions)))) => {
                     let changed = !(peers.is_empty() && secrets.is_empty() && sessions.is_empty());
                     if !again || changed {
                         tracing::warn!(
@@ -124,10 +146,10 @@ impl RestFencer {
                         );
                     }
                 }
-                Err(e) if again => {
+                Some(Err(e)) if again => {
                     tracing::debug!(node, url, error = %e, "keeping the fence: hub not reachable");
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     tracing::warn!(node, url, error = %e, "fence not possible (hub unreachable?); spokes follow the new epoch anyway, the fence is retried with every reconcile");
                 }
             }
@@ -137,7 +159,8 @@ impl RestFencer {
 }
 
 impl Fencer for RestFencer {
-    fn fence(&mut self, node: &str, layout: &str, loaded: &Loaded) -> anyhow::Result<()> {
+    fn fence(&mut self, node: &str, at: Epoch<'_>, loaded: &Loaded) -> anyhow::Result<()> {
+        let layout = at.layout;
         match Self::what(node, layout, loaded)? {
             None => {
                 tracing::warn!(
@@ -147,14 +170,14 @@ impl Fencer for RestFencer {
                 );
                 Ok(())
             }
-            Some(refuse_ppp) => self.start(node, loaded, refuse_ppp, false),
+            Some(refuse_ppp) => self.start(node, at.epoch, loaded, refuse_ppp, false),
         }
     }
 
-    fn keep_fenced(&mut self, node: &str, layout: &str, loaded: &Loaded) -> anyhow::Result<()> {
-        match Self::what(node, layout, loaded)? {
+    fn keep_fenced(&mut self, node: &str, at: Epoch<'_>, loaded: &Loaded) -> anyhow::Result<()> {
+        match Self::what(node, at.layout, loaded)? {
             None => Ok(()),
-            Some(refuse_ppp) => self.start(node, loaded, refuse_ppp, true),
+            Some(refuse_ppp) => self.start(node, at.epoch, loaded, refuse_ppp, true),
         }
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::decider::Decider;
+use super::hub_locks::HubLocks;
 use super::hub_sync::{HubSync, Scope};
 use super::sstp_sessions::{self, Seen};
 use crate::model::Topology;
@@ -25,6 +26,7 @@ impl RestSide {
     /// `secrets` is where pushes read SSTP passwords on demand.
     pub fn start(
         credentials: Option<PathBuf>,
+        locks: HubLocks,
         secrets: &Path,
         decider: &Decider,
         tasks: &mut tokio::task::JoinSet<()>,
@@ -34,7 +36,7 @@ impl RestSide {
         let seen = Seen::default();
         let sync = credentials.map(|dir| {
             tasks.spawn(sstp_sessions::run(rx, dir.clone(), seen.clone(), shutdown));
-            let sync = HubSync::new(dir, &decider.state_dir, secrets);
+            let sync = HubSync::new(dir, &decider.state_dir, secrets, locks);
             sync.on_start(decider);
             sync
         });

@@ -79,6 +79,7 @@ fn start_full(
         published: tx,
         apply_lock: false,
         routeros_rest: None,
+        hub_locks: Default::default(),
         metrics: Some(tokio::net::TcpListener::from_std(std_listener).unwrap()),
     };
     let shutdown = CancellationToken::new();
@@ -129,6 +130,19 @@ impl Harness {
             "{head}"
         );
         (head.lines().next().unwrap().to_string(), body.to_string())
+    }
+
+    /// Waits (at most 5 s) until `n` more applies — periodic reconciles, each followed by its
+    /// keep-fenced call — have run than when called.
+    async fn wait_reconciles(&self, n: f64) {
+        let applies =
+            || async { sample(&self.scrape("/metrics").await.1, "fabric_applies_total").unwrap() };
+        let goal = applies().await + n;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while applies().await < goal {
+            assert!(Instant::now() < deadline, "{n} reconciles within 5 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn wait_published(&mut self, epoch: u64, layout: &str) -> Duration {
@@ -303,7 +317,7 @@ async fn restart_resumes_the_persisted_epoch_and_reapplies_it() {
 struct DiesWhileFencing;
 
 impl decider::Fencer for DiesWhileFencing {
-    fn fence(&mut self, _: &str, _: &str, _: &load::Loaded) -> anyhow::Result<()> {
+    fn fence(&mut self, _: &str, _: decider::Epoch<'_>, _: &load::Loaded) -> anyhow::Result<()> {
         panic!("controller killed in the middle of a failover");
     }
 }
@@ -488,7 +502,13 @@ async fn drift_made_by_hand_is_repaired_by_the_periodic_reconcile_and_counted() 
 struct RecordingFencer(Arc<Mutex<Vec<String>>>);
 
 impl decider::Fencer for RecordingFencer {
-    fn fence(&mut self, node: &str, layout: &str, _: &load::Loaded) -> anyhow::Result<()> {
+    fn fence(
+        &mut self,
+        node: &str,
+        at: decider::Epoch<'_>,
+        _: &load::Loaded,
+    ) -> anyhow::Result<()> {
+        let layout = at.layout;
         self.0
             .lock()
             .unwrap()
@@ -496,7 +516,13 @@ impl decider::Fencer for RecordingFencer {
         Ok(())
     }
 
-    fn keep_fenced(&mut self, node: &str, layout: &str, _: &load::Loaded) -> anyhow::Result<()> {
+    fn keep_fenced(
+        &mut self,
+        node: &str,
+        at: decider::Epoch<'_>,
+        _: &load::Loaded,
+    ) -> anyhow::Result<()> {
+        let layout = at.layout;
         self.0.lock().unwrap().push(format!("keep {node} {layout}"));
         Ok(())
     }
@@ -513,7 +539,7 @@ async fn the_fence_is_kept_on_every_reconcile_until_failback() {
         Duration::from_millis(100),
     );
     h.wait_published(0, "primary").await;
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    h.wait_reconciles(3.0).await;
     assert!(
         calls.lock().unwrap().is_empty(),
         "no fence in primary: {:?}",
@@ -527,10 +553,7 @@ async fn the_fence_is_kept_on_every_reconcile_until_failback() {
         .await;
     assert!(r.ok, "{}", r.text);
     h.wait_published(1, "chr02").await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while calls.lock().unwrap().len() < 3 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    h.wait_reconciles(3.0).await;
     {
         let c = calls.lock().unwrap();
         assert_eq!(c[0], "fence chr01 chr02", "{c:?}");
@@ -539,9 +562,10 @@ async fn the_fence_is_kept_on_every_reconcile_until_failback() {
     }
     assert!(h.request(Request::Failback { dry_run: false }).await.ok);
     h.wait_published(2, "primary").await;
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    // The reconcile running at the failback may still keep the fence once; after it, none.
+    h.wait_reconciles(1.0).await;
     let before = calls.lock().unwrap().len();
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    h.wait_reconciles(3.0).await;
     assert_eq!(
         calls.lock().unwrap().len(),
         before,
