@@ -3,7 +3,7 @@
 //! in), and one `set` transaction for many changes, built from the library's serializers
 //! (`Peer::as_uapi_update` / `as_uapi_remove`).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -76,25 +76,41 @@ pub fn uapi_get(path: &std::path::Path, timeout: Duration) -> anyhow::Result<Hos
         UnixStream::connect(path).with_context(|| format!("connecting to {}", path.display()))?;
     sock.set_write_timeout(Some(timeout))?;
     sock.write_all(b"get=1\n\n")?;
-    // 1,000 peers are ≈ 300 KB: a large buffer, and the socket timeout set to the time left
-    // only before a read from the socket (not per line).
-    let mut reader = BufReader::with_capacity(256 * 1024, sock);
-    let mut answer = String::new();
+    let answer = read_answer(&mut sock, deadline, timeout)?;
+    match errno_of(&answer) {
+        Some("0") => Host::parse_uapi(answer.as_slice()).context("parsing the UAPI answer"),
+        Some(errno) => bail!("wireguard-go answered errno {errno}"),
+        None => bail!("wireguard-go ended its answer without an errno line"),
+    }
+}
+
+/// The most a UAPI answer may take: ≈ 300 B per peer, so room for 100,000 peers. A daemon
+/// that sends more (or never ends a line) is not wireguard-go.
+const MAX_ANSWER: usize = 32 * 1024 * 1024;
+
+/// Reads one UAPI answer — everything up to the blank line that ends it — with raw reads,
+/// each under the time left until `deadline`, and at most [`MAX_ANSWER`] bytes. A daemon that
+/// trickles bytes, never ends a line or never stops fails at the deadline or the cap.
+fn read_answer(
+    sock: &mut UnixStream,
+    deadline: Instant,
+    timeout: Duration,
+) -> anyhow::Result<Vec<u8>> {
+    // 1,000 peers are ≈ 300 KB: read in large chunks, one timeout set per read.
+    let mut answer = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 256 * 1024];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             bail!("wireguard-go did not answer within {timeout:?}");
         }
-        if reader.buffer().is_empty() {
-            reader.get_ref().set_read_timeout(Some(left))?;
-        }
-        let before = answer.len();
-        match reader.read_line(&mut answer) {
+        sock.set_read_timeout(Some(left))?;
+        match sock.read(&mut chunk) {
             Ok(0) => bail!("wireguard-go closed the socket before the end of its answer"),
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
                 bail!("wireguard-go closed the socket before the end of its answer")
             }
-            Ok(_) => {}
             Err(e)
                 if matches!(
                     e.kind(),
@@ -103,15 +119,23 @@ pub fn uapi_get(path: &std::path::Path, timeout: Duration) -> anyhow::Result<Hos
             {
                 bail!("wireguard-go did not answer within {timeout:?}")
             }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e).context("reading the UAPI answer"),
         }
-        if let Some(errno) = answer[before..].trim().strip_prefix("errno=") {
-            if errno != "0" {
-                bail!("wireguard-go answered errno {errno}");
-            }
-            return Host::parse_uapi(answer.as_bytes()).context("parsing the UAPI answer");
+        // Only the end of an answer holds a blank line ("errno=N\n\n").
+        if answer.ends_with(b"\n\n") {
+            return Ok(answer);
+        }
+        if answer.len() > MAX_ANSWER {
+            bail!("wireguard-go sent more than {MAX_ANSWER} bytes without ending its answer");
         }
     }
+}
+
+/// The value of the answer's last line, `errno=N` (`None` when it is not there).
+fn errno_of(answer: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(answer).ok()?;
+    text.trim_end().lines().last()?.strip_prefix("errno=")
 }
 
 /// The UAPI `set` body (without `set=1` and the final blank line) for the WireGuard part of
@@ -167,34 +191,24 @@ pub(super) fn peer(p: &PeerPlan, clear_psk: bool) -> Peer {
 /// One `set=1` transaction on the interface's UAPI socket; fails on a non-zero errno.
 pub fn uapi_transaction(ifname: &Ifname, body: &str, timeout: Duration) -> anyhow::Result<()> {
     let path = socket_path(ifname);
+    let deadline = Instant::now() + timeout;
     let mut sock =
         UnixStream::connect(&path).with_context(|| format!("connecting to {}", path.display()))?;
-    sock.set_read_timeout(Some(timeout))?;
     sock.set_write_timeout(Some(timeout))?;
     let mut msg = String::with_capacity(body.len() + 8);
     msg.push_str("set=1\n");
     msg.push_str(body);
     msg.push('\n');
     sock.write_all(msg.as_bytes())?;
-    let deadline = Instant::now() + timeout;
-    let mut reader = BufReader::new(sock);
-    let mut line = String::new();
-    while Instant::now() < deadline {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            bail!("wireguard-go closed the socket without an answer");
-        }
-        if let Some(errno) = line.trim().strip_prefix("errno=") {
-            if errno == "0" {
-                return Ok(());
-            }
-            bail!(
-                "wireguard-go refused the change (errno {errno}); what came before it is \
-                 applied, run apply again after fixing the cause"
-            );
-        }
+    let answer = read_answer(&mut sock, deadline, timeout)?;
+    match errno_of(&answer) {
+        Some("0") => Ok(()),
+        Some(errno) => bail!(
+            "wireguard-go refused the change (errno {errno}); what came before it is \
+             applied, run apply again after fixing the cause"
+        ),
+        None => bail!("wireguard-go answered without an errno line"),
     }
-    bail!("wireguard-go did not answer within {timeout:?}")
 }
 
 #[cfg(test)]
@@ -268,6 +282,52 @@ mod tests {
         });
         let err = uapi_get(&dir.path().join("wg9.sock"), Duration::from_secs(2)).unwrap_err();
         assert!(format!("{err:#}").contains("errno 5"), "{err:#}");
+    }
+
+    #[test]
+    fn get_gives_up_at_the_deadline_on_a_daemon_that_trickles_bytes_without_a_newline() {
+        // A byte every 20 ms, no newline: each read returns data, none ends the answer.
+        let dir = fake_socket(|mut c| {
+            for _ in 0..150 {
+                if c.write_all(b"x").is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let start = Instant::now();
+        let err = uapi_get(&dir.path().join("wg9.sock"), Duration::from_millis(300)).unwrap_err();
+        let took = start.elapsed();
+        assert!(format!("{err:#}").contains("within 300ms"), "{err:#}");
+        assert!(took < Duration::from_millis(1000), "took {took:?}");
+    }
+
+    #[test]
+    fn get_stops_reading_a_daemon_that_never_ends_its_answer() {
+        let dir = fake_socket(|mut c| {
+            let line = [b'y'; 64 * 1024];
+            // Bounded: 40 MiB at most, more than the cap.
+            for _ in 0..640 {
+                if c.write_all(&line).is_err() {
+                    return;
+                }
+            }
+        });
+        let err = uapi_get(&dir.path().join("wg9.sock"), Duration::from_secs(20)).unwrap_err();
+        assert!(format!("{err:#}").contains("more than"), "{err:#}");
+    }
+
+    #[test]
+    fn an_answer_ends_at_its_blank_line_and_names_its_errno() {
+        assert_eq!(errno_of(b"listen_port=1\nerrno=0\n\n"), Some("0"));
+        assert_eq!(errno_of(b"errno=22\n\n"), Some("22"));
+        assert_eq!(errno_of(b"listen_port=1\n\n"), None);
+        let dir = fake_socket(|mut c| {
+            c.write_all(b"listen_port=1\n\n").unwrap();
+            thread::sleep(Duration::from_millis(300));
+        });
+        let err = uapi_get(&dir.path().join("wg9.sock"), Duration::from_secs(2)).unwrap_err();
+        assert!(format!("{err:#}").contains("without an errno"), "{err:#}");
     }
 
     fn hex(k: &crate::model::PublicKey) -> String {
