@@ -27,13 +27,16 @@ fn main() -> ExitCode {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(fabric::logging::log_filter(
-            std::env::var("RUST_LOG").ok().as_deref(),
-        ))
-        .init();
+    {
+        use tracing_subscriber::prelude::*;
+        let log = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        let filter = fabric::logging::log_filter(std::env::var("RUST_LOG").ok().as_deref());
+        tracing_subscriber::registry()
+            .with(log.with_filter(filter))
+            .init();
+    }
     match run(cli) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(Findings(text))) => {
