@@ -55,7 +55,7 @@ pub fn server(t: &Topology, l: &Layout) -> Option<DnsServerPlan> {
 }
 
 /// The node's name address: on an access plane if it has one, else its first plane.
-fn preferred(t: &Topology, n: &Node) -> Option<Ipv4Addr> {
+pub fn preferred(t: &Topology, n: &Node) -> Option<Ipv4Addr> {
     let access = n.memberships.iter().find(|(p, _)| {
         t.planes
             .get(*p)

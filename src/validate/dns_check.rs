@@ -38,7 +38,8 @@ fn service_names(f: &mut Findings, t: &Topology) {
     }
 }
 
-/// Service answers go to access-plane members only; the address must be one they route.
+/// Service answers go to access-plane members only; the address the zone publishes for the
+/// service (its node's preferred address) must be one they route.
 fn services_reachable(f: &mut Findings, t: &Topology) {
     let access: Vec<&Plane> = t
         .planes
@@ -50,19 +51,21 @@ fn services_reachable(f: &mut Findings, t: &Topology) {
     }
     for (svc, node) in &t.dns.services {
         let Some(n) = t.nodes.get(node) else { continue };
-        let on_access = access.iter().any(|p| n.memberships.contains_key(&p.name));
-        let routed = n.memberships.values().any(|m| {
-            access
-                .iter()
-                .any(|p| p.routes.iter().any(|r| r.contains(&m.address)))
+        let Some(published) = crate::plan::dns::preferred(t, n) else {
+            continue;
+        };
+        let reached = access.iter().any(|p| {
+            p.subnet.contains(&published) || p.routes.iter().any(|r| r.contains(&published))
         });
-        if !on_access && !routed {
+        if !reached {
             let plane = &access[0].name;
             f.at(
                 format!("dns.services.{svc}"),
-                format!("node \"{node}\" has no address the access plane {plane} reaches"),
                 format!(
-                    "answers go to {plane} members: give {node} an address on {plane}, or add its subnet to planes.{plane}.routes"
+                    "node \"{node}\" is published at {published}, which the access plane {plane} does not reach"
+                ),
+                format!(
+                    "answers go to {plane} members: give {node} an address on {plane}, or add the subnet of {published} to planes.{plane}.routes"
                 ),
             );
         }

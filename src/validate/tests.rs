@@ -664,6 +664,39 @@ fn services_must_not_shadow_generated_names_and_must_be_reachable_from_the_acces
     assert_single(
         &text,
         "services: { git: nuc",
-        "t.yaml:@LINE:20: dns.services.git: node \"nuc\" has no address the access plane wg1 reaches (answers go to wg1 members: give nuc an address on wg1, or add its subnet to planes.wg1.routes)",
+        "t.yaml:@LINE:20: dns.services.git: node \"nuc\" is published at 10.0.12.31, which the access plane wg1 does not reach (answers go to wg1 members: give nuc an address on wg1, or add the subnet of 10.0.12.31 to planes.wg1.routes)",
+    );
+    // Routing its subnet to wg1 makes it reachable.
+    let routed = text.replacen(
+        "    routes: [10.42.60.0/24]",
+        "    routes: [10.42.60.0/24, 10.0.12.0/24]",
+        1,
+    );
+    assert!(load(&routed).is_ok(), "{:#?}", findings(&routed));
+    // The zone publishes nuc's first plane address (wg0, no access plane); wg1 routing only
+    // its second plane (wg2) does not reach the published one.
+    let third = routed
+        .replacen(
+            "    routes: [10.42.60.0/24, 10.0.12.0/24]",
+            "    routes: [10.42.60.0/24, 10.0.14.0/24]\n  \
+             wg2: { purpose: infrastructure, subnet: 10.0.14.0/24, listen_port: 51822 }",
+            1,
+        )
+        .replacen(
+            "      wg0: { address: 10.0.12.31 }\n",
+            "      wg0: { address: 10.0.12.31 }\n      wg2: { address: 10.0.14.31 }\n",
+            1,
+        )
+        .replacen(
+            "      wg0: { address: 10.0.12.20 }\n",
+            "      wg0: { address: 10.0.12.20 }\n      wg2: { address: 10.0.14.1 }\n",
+            1,
+        )
+        .replace("wg1: vps01, sstp:", "wg1: vps01, wg2: vps01, sstp:");
+    let got = findings(&third);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].contains("dns.services.git: node \"nuc\" is published at 10.0.12.31"),
+        "{got:#?}"
     );
 }
