@@ -369,6 +369,12 @@ fn clients(t: &Topology, s: &Sstp) -> Vec<ClientPlan> {
             .chain(t.nodes.values().flat_map(|n| n.routes.iter().copied()))
             .collect(),
     );
+    let management_from: Vec<Ipv4Net> = t
+        .planes
+        .values()
+        .filter(|p| p.purpose == Purpose::Infrastructure)
+        .map(|p| p.subnet)
+        .collect();
     s.clients
         .iter()
         .map(|c| ClientPlan {
@@ -379,6 +385,7 @@ fn clients(t: &Topology, s: &Sstp) -> Vec<ClientPlan> {
             lans: c.lans.clone(),
             dials: dials.clone(),
             routes: routes.clone(),
+            management_from: management_from.clone(),
             keepalive_timeout: s.keepalive_timeout,
             ca_certificate: s.ca_certificate.clone(),
         })

@@ -121,6 +121,9 @@ pub struct ClientPlan {
     pub dials: Vec<SstpDial>,
     /// Fabric prefixes routed into the tunnels.
     pub routes: Vec<Ipv4Net>,
+    /// The infrastructure planes' subnets: what may reach the router itself through its
+    /// tunnels (SNMP, Winbox, SSH), past a default firewall's "drop all not coming from LAN".
+    pub management_from: Vec<Ipv4Net>,
     pub keepalive_timeout: u16,
     pub ca_certificate: String,
 }

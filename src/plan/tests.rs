@@ -46,6 +46,10 @@ fn client_sites_route_the_planes_and_the_lans_behind_nodes_but_not_other_sites()
             "{}",
             c.name
         );
+        // The router itself is managed from the infrastructure plane only (wg1 is
+        // operator/client access: one client's devices never reach another's router).
+        let from: Vec<String> = c.management_from.iter().map(|n| n.to_string()).collect();
+        assert_eq!(from, ["10.0.12.0/24"], "{}", c.name);
     }
 }
 

@@ -1,6 +1,7 @@
 //! RouterOS v6 client-router script: fabric CA import and trust, one `sstp-client` per hub
 //! (dual-homed, server certificate verified), routes to the fabric with distances by hub
-//! preference, and a netwatch per hub that logs tunnel loss.
+//! preference, input accepts for the infrastructure planes through the tunnels, and a netwatch
+//! per hub that logs tunnel loss.
 //!
 //! v6 syntax (routeros.md §2.2): paths with spaces, no `port=` (a non-443 port goes into
 //! `connect-to=host:port`), no `ciphers=`.
@@ -74,6 +75,7 @@ pub fn render(plan: &Plan, client: &ClientPlan, secrets: &Secrets) -> Artifact {
         }
     }
     s.sweep("/ip route", "");
+    management_firewall(&mut s, client);
     s.comment("--- netwatch: log when a hub's tunnel address stops answering ---");
     for dial in &client.dials {
         let tag = Script::tag(&format!("nw={}", dial.hub));
@@ -115,5 +117,28 @@ pub fn render(plan: &Plan, client: &ClientPlan, secrets: &Secrets) -> Artifact {
         format: Format::RouterosV6,
         secret: password.is_some(),
         contents: s.finish(&header),
+    }
+}
+
+/// The infrastructure planes reach the router itself (SNMP, Winbox, SSH) through its tunnels:
+/// a default v6 configuration drops input "not coming from LAN", and the `sstp-*` interfaces
+/// are in no list. Accepts only — from those subnets, on those interfaces — before the first
+/// existing rule; fabric's rules are cleared and re-added on each import.
+fn management_firewall(s: &mut Script, client: &ClientPlan) {
+    if client.management_from.is_empty() {
+        return;
+    }
+    s.comment("--- input firewall: the infrastructure planes reach this router through its tunnels; fabric's accepts go before the first existing rule ---");
+    s.line("/ip firewall filter remove [find where comment~\"^fabric:\"]");
+    s.line(":local first [/ip firewall filter find where dynamic=no]");
+    for dial in &client.dials {
+        let iface = ros_quote(&format!("sstp-{}", dial.hub));
+        for net in &client.management_from {
+            let rule = format!(
+                "chain=input in-interface={iface} src-address={net} action=accept comment={}",
+                Script::tag(&format!("in:{net} via={}", dial.hub))
+            );
+            s.line(&format!(":if ([:len $first] > 0) do={{ /ip firewall filter add {rule} place-before=($first->0) }} else={{ /ip firewall filter add {rule} }}"));
+        }
     }
 }
