@@ -20,13 +20,17 @@ use fabric::shell::{self, secrets::SecretsDir};
 pub struct Findings(pub String);
 
 fn main() -> ExitCode {
-    // No transparent huge pages: mimalloc's 2 MiB-aligned arenas would otherwise be backed
-    // by huge pages, adding ~16 MB of RSS to the daemon for no gain. Best effort.
-    // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integer arguments and touches no memory.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve { .. } | Command::Agent(_)) {
+        // Long-running: no transparent huge pages, or mimalloc's 2 MiB-aligned arenas are
+        // backed by huge pages, adding ~16 MB of RSS for no gain. Best effort. One-shot
+        // commands keep them: fewer page faults (a 1,000-node `apply` faults in a third less).
+        // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integer arguments and touches no
+        // memory.
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
+    }
     {
         use tracing_subscriber::prelude::*;
         let log = tracing_subscriber::fmt::layer()
