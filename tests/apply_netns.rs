@@ -486,3 +486,43 @@ fn a_node_on_two_planes_settles_with_each_route_on_one_link() {
         assert!(allowed.contains("10.42.60.0/24"), "{plane}: {allowed}");
     }
 }
+
+/// Removing a route or an address that is already gone (deleted by hand or by another tool
+/// between apply's read and its write) is the state apply wanted, not a failed apply; other
+/// failures still fail. Runs `fabric`'s own `ip` calls from a thread in a fresh network
+/// namespace (`unshare(CLONE_NEWNET)` affects only that thread and the `ip` it starts).
+#[test]
+fn removing_a_route_or_address_already_gone_is_not_a_failure() {
+    require_root();
+    let outcome = std::thread::spawn(|| {
+        // SAFETY: unshare takes a flag and touches no memory; it moves only this thread.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "unshare(CLONE_NEWNET): {}",
+            std::io::Error::last_os_error()
+        );
+        use fabric::apply::ip;
+        ip::run(
+            "ip",
+            &["tuntap", "add", "dev", "fab0", "mode", "tun"],
+            ip::CMD_TIMEOUT,
+        )
+        .unwrap();
+        ip::set_up("fab0").unwrap();
+        let addr: ipnet::Ipv4Net = "10.0.12.30/24".parse().unwrap();
+        let route: ipnet::Ipv4Net = "10.42.60.0/24".parse().unwrap();
+        ip::add_address("fab0", addr).unwrap();
+        ip::replace_route("fab0", route).unwrap();
+        ip::del_route("fab0", route).unwrap();
+        ip::del_route("fab0", route).expect("a route already gone");
+        ip::del_address("fab0", addr).unwrap();
+        ip::del_address("fab0", addr).expect("an address already gone");
+        let missing = ip::del_route("nosuch0", route).expect_err("no such link");
+        format!("{missing:#}")
+    })
+    .join()
+    .expect("the namespace thread");
+    assert!(outcome.contains("nosuch0"), "{outcome}");
+}

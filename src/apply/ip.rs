@@ -115,13 +115,19 @@ pub fn add_address(ifname: &str, net: Ipv4Net) -> anyhow::Result<()> {
     .map(drop)
 }
 
+/// Removes `net` from `ifname`; one already gone (removed by hand or by another tool since
+/// the read) is what was wanted.
 pub fn del_address(ifname: &str, net: Ipv4Net) -> anyhow::Result<()> {
-    run(
+    let result = run(
         "ip",
         &["addr", "del", &net.to_string(), "dev", ifname],
         CMD_TIMEOUT,
-    )
-    .map(drop)
+    );
+    let gone = [
+        "Error: ipv4: Address not found",
+        "RTNETLINK answers: Cannot assign requested address",
+    ];
+    already_gone(result, &gone)
 }
 
 /// Adds (or takes over) the route `net` through `ifname`, tagged as fabric's.
@@ -131,9 +137,42 @@ pub fn replace_route(ifname: &str, net: Ipv4Net) -> anyhow::Result<()> {
     run("ip", &args, CMD_TIMEOUT).map(drop)
 }
 
+/// Removes fabric's route `net` through `ifname`; one already gone is what was wanted.
 pub fn del_route(ifname: &str, net: Ipv4Net) -> anyhow::Result<()> {
     let net = net.to_string();
     let proto = FABRIC_PROTO.to_string();
     let args = ["route", "del", &net, "dev", ifname, "proto", &proto];
-    run("ip", &args, CMD_TIMEOUT).map(drop)
+    already_gone(
+        run("ip", &args, CMD_TIMEOUT),
+        &["RTNETLINK answers: No such process"],
+    )
+}
+
+/// A removal that failed only because the object was not there (`ip`'s message for the
+/// kernel's ESRCH, or its extended-ack text) succeeded.
+fn already_gone(result: anyhow::Result<String>, gone: &[&str]) -> anyhow::Result<()> {
+    match result {
+        Err(e) if gone.iter().any(|g| format!("{e:#}").contains(g)) => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removing_what_is_already_gone_succeeds_and_other_failures_stay_failures() {
+        let failed = |stderr: &str| -> anyhow::Result<String> {
+            Err(anyhow::anyhow!(
+                "\"ip\" \"route\" \"del\" failed (exit status: 2): {stderr}"
+            ))
+        };
+        let route = ["RTNETLINK answers: No such process"];
+        assert!(already_gone(failed("RTNETLINK answers: No such process"), &route).is_ok());
+        assert!(already_gone(Ok(String::new()), &route).is_ok());
+        let other = already_gone(failed("RTNETLINK answers: Operation not permitted"), &route);
+        assert!(format!("{:#}", other.unwrap_err()).contains("Operation not permitted"));
+        assert!(already_gone(failed("Cannot find device \"wg0\""), &route).is_err());
+    }
 }
