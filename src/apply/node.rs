@@ -121,6 +121,7 @@ pub fn apply(
     names: &PeerNames,
 ) -> anyhow::Result<Vec<InterfaceReport>> {
     let reports = plan(backend, node, secrets, names)?;
+    let mut done: Vec<String> = Vec::new();
     for r in &reports {
         let todo: Vec<WgChange> = r
             .changes
@@ -132,9 +133,15 @@ pub fn apply(
             continue;
         }
         let start = Instant::now();
-        backend
-            .apply(&r.ifname, &todo)
-            .with_context(|| format!("applying {} change(s) to {}", todo.len(), r.ifname))?;
+        backend.apply(&r.ifname, &todo).with_context(|| {
+            let before = if done.is_empty() {
+                String::new()
+            } else {
+                format!(" (already applied: {})", done.join(", "))
+            };
+            format!("applying {} change(s) to {}{before}", todo.len(), r.ifname)
+        })?;
+        done.push(format!("{} change(s) to {}", todo.len(), r.ifname));
         tracing::debug!(
             ifname = %r.ifname,
             apply_ms = start.elapsed().as_secs_f64() * 1e3,
@@ -235,6 +242,58 @@ mod tests {
                 .changes
                 .is_empty()
         );
+    }
+
+    /// Fails every apply to one interface.
+    struct FailsOn(FakeBackend, &'static str);
+
+    impl WgBackend for FailsOn {
+        fn read(&self, ifname: &Ifname) -> anyhow::Result<super::super::InterfaceObserved> {
+            self.0.read(ifname)
+        }
+
+        fn apply(&mut self, ifname: &Ifname, changes: &[WgChange]) -> anyhow::Result<()> {
+            if ifname.as_str() == self.1 {
+                bail!("wireguard-go refused the change (errno 22)");
+            }
+            self.0.apply(ifname, changes)
+        }
+    }
+
+    #[test]
+    fn a_failed_interface_says_what_the_interfaces_before_it_already_changed() {
+        let (mut node, mut secrets) = node();
+        let key = PrivateKey::generate();
+        let mut wg1 = iface_plan(&key, vec![peer("vps01", None, &["10.33.33.0/24"])]);
+        wg1.plane = "wg1".parse().unwrap();
+        wg1.key.plane = wg1.plane.clone();
+        wg1.address = "10.33.33.30/24".parse().unwrap();
+        secrets.private_keys.insert(wg1.key.clone(), key);
+        node.interfaces.push(wg1);
+        let mut b = FailsOn(FakeBackend::default(), "wg1");
+        let wg0_changes = plan(&b, &node, &secrets, &PeerNames::new()).unwrap()[0]
+            .changes
+            .len();
+        let e = format!(
+            "{:#}",
+            apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap_err()
+        );
+        assert!(
+            e.contains(&format!(
+                "(already applied: {wg0_changes} change(s) to wg0)"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("to wg1") && e.contains("errno 22"), "{e}");
+        let after = plan(&b, &node, &secrets, &PeerNames::new()).unwrap();
+        assert!(after[0].changes.is_empty(), "wg0 was applied");
+        // The first interface failing has nothing before it to name.
+        let mut b = FailsOn(FakeBackend::default(), "wg0");
+        let e = format!(
+            "{:#}",
+            apply(&mut b, &node, &secrets, &PeerNames::new()).unwrap_err()
+        );
+        assert!(!e.contains("already applied"), "{e}");
     }
 
     #[test]
