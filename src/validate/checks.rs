@@ -22,6 +22,15 @@ pub fn cross_check(f: &mut Findings, raw: &RawTopology, t: &Topology) {
     super::dns_check::check(f, t);
 }
 
+/// The checks that only compare entries with each other — duplicate addresses, names, keys
+/// and ports, overlapping prefixes — safe on a topology some of whose entries were dropped
+/// for their own findings (a dropped entry is just not compared).
+pub fn comparisons(f: &mut Findings, raw: &RawTopology, parsed: &Topology) {
+    duplicates(f, parsed);
+    listen_ports(f, parsed);
+    overlapping_prefixes(f, &mut routed_prefixes(raw, parsed));
+}
+
 fn references(f: &mut Findings, t: &Topology) {
     for (i, v) in t.vlans.iter().enumerate() {
         if !t.nodes.contains_key(&v.via) {

@@ -39,6 +39,20 @@ pub fn build(raw: &RawTopology) -> Result<Topology, Findings> {
         .as_ref()
         .and_then(|r| super::failover::policy(&mut f, r, raw, &nodes, &layouts));
     if !f.is_empty() {
+        // Field findings: the comparisons among what did parse still run (duplicates, ports,
+        // overlaps), so one run shows them too. References and roles wait: they would take
+        // an entry that has its own finding for a missing one.
+        let parsed = Topology {
+            domain: domain.unwrap_or_else(|| "fabric.invalid".parse().expect("valid name")),
+            planes,
+            vlans,
+            nodes,
+            sstp,
+            layouts,
+            dns,
+            failover,
+        };
+        checks::comparisons(&mut f, raw, &parsed);
         return Err(f);
     }
     let topology = Topology {

@@ -700,3 +700,30 @@ fn services_must_not_shadow_generated_names_and_must_be_reachable_from_the_acces
         "{got:#?}"
     );
 }
+
+#[test]
+fn a_field_finding_does_not_hide_duplicates_and_overlaps_elsewhere() {
+    let text = with("    platform: macos\n", "    platform: macintosh\n")
+        .replacen(
+            "      wg0: { address: 10.0.12.31 }",
+            "      wg0: { address: 10.0.12.30 }",
+            1,
+        )
+        .replacen(
+            "      wg1: { address: 10.33.33.11 }",
+            "      wg1: { address: 10.33.33.10 }",
+            1,
+        );
+    let got = findings(&text);
+    let has = |needle: &str| got.iter().any(|g| g.contains(needle));
+    assert!(has("nodes.mac.platform"), "{got:#?}");
+    // nuc repeats z640's address; mac (with its own finding) is not compared, so the iPhone
+    // repeating mac's address is not reported until mac parses.
+    assert!(
+        has("nodes.nuc.planes.wg0.address") && has("10.0.12.30"),
+        "{got:#?}"
+    );
+    assert!(!has("nodes.iphone.planes.wg1.address"), "{got:#?}");
+    // References still wait for the field findings: nothing says "not defined".
+    assert!(!has("not defined"), "{got:#?}");
+}
