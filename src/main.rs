@@ -21,10 +21,19 @@ pub struct Findings(pub String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Serve { .. } | Command::Agent(_)) {
+    let long_running = match &cli.command {
+        Command::Serve { .. } | Command::Agent(_) | Command::Dns { .. } => true,
+        Command::Lab { action, .. } => matches!(
+            action,
+            LabAction::RestStandin(_) | LabAction::SstpTlsStandin { .. }
+        ),
+        _ => false,
+    };
+    if long_running {
         // Long-running: no transparent huge pages, or mimalloc's 2 MiB-aligned arenas are
         // backed by huge pages, adding ~16 MB of RSS for no gain. Best effort. One-shot
-        // commands keep them: fewer page faults (a 1,000-node `apply` faults in a third less).
+        // commands keep them: fewer page faults (a 1,000-node `apply` faults in a third less);
+        // the wireguard-go they start is switched off on its own (`apply::userspace`).
         // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integer arguments and touches no
         // memory.
         unsafe {
@@ -363,7 +372,6 @@ fn serve(opts: fabric::daemon::ServeOptions, wiring: ServeWiring) -> anyhow::Res
         fencer: Box::new(fabric::daemon::rest_fencer::RestFencer::new(
             wiring.routeros_credentials.clone(),
             hub_locks.clone(),
-            published.subscribe(),
         )),
         probes: fabric::daemon::monitor::RealProbes {
             fabric_ca: wiring.fabric_ca,

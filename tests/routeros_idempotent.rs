@@ -52,17 +52,22 @@ fn every_add_is_guarded_tagged_and_swept() {
             let mut added_menus = BTreeSet::new();
             let mut swept_menus = BTreeSet::new();
             let mut cleared = BTreeSet::new();
+            let mut clear_only_in = std::collections::BTreeMap::new();
             for c in &cmds {
                 let (menu, verb) = (
                     c["path"].as_str().unwrap_or(""),
                     c["verb"].as_str().unwrap_or(""),
                 );
                 let source = c["source"].as_str().unwrap_or("");
-                if verb == "remove" && source.contains("comment~\"^fabric:\"") {
+                // A sweep: `comment~"^fabric:" and !(comment~"^fabric:g<GEN>:")`; a clear:
+                // every fabric object of the menu, or (client firewall) fabric's `in:` rules.
+                if verb == "remove" && source.contains("comment~\"^fabric:") {
                     if source.contains("!(comment~") {
                         swept_menus.insert(menu.to_string());
                     } else {
+                        let only_in = source.contains(":in:\"");
                         cleared.insert(menu.to_string());
+                        clear_only_in.insert(menu.to_string(), only_in);
                     }
                 }
                 if verb != "add" || menu == "/certificate" {
@@ -86,6 +91,13 @@ fn every_add_is_guarded_tagged_and_swept() {
                                 && cond.ends_with("= 0)")
                         });
                 let after_clear = CLEARED_FIRST.contains(&menu) && cleared.contains(menu);
+                if after_clear && clear_only_in.get(menu) == Some(&true) {
+                    let kind = comment.splitn(3, ':').nth(2).unwrap_or("");
+                    assert!(
+                        kind.starts_with("in:"),
+                        "{where_}: the clear removes only in: rules, this add would pile up: {source}"
+                    );
+                }
                 assert!(
                     guarded || after_clear,
                     "{where_}: {menu} add is neither find-guarded nor after a clear: {source}"

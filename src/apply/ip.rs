@@ -38,7 +38,9 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> anyhow::Result<St
 /// held open by something it started (a daemon) does not block past the deadline.
 pub fn run_command(cmd: &mut Command, timeout: Duration) -> anyhow::Result<String> {
     let what = format!("{cmd:?}");
+    // Untranslated messages: a removal of what is already gone is recognised by its text.
     let mut child = cmd
+        .env("LC_ALL", "C")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -292,6 +292,16 @@ fn create(ifname: &Ifname) -> anyhow::Result<()> {
     let mut cmd = Command::new("wireguard-go");
     // Without LOG_LEVEL the daemon gets /dev/null for its output, not our pipes.
     cmd.arg(ifname.as_str()).env_remove("LOG_LEVEL");
+    // A long-running daemon: no transparent huge pages (RSS), whatever the command that
+    // starts it keeps for itself.
+    // SAFETY: the closure runs between fork and exec and only calls prctl, which takes plain
+    // integers and is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+            Ok(())
+        });
+    }
     let sock = socket_path(ifname);
     ip::run_command(&mut cmd, START_TIMEOUT).with_context(|| {
         format!(

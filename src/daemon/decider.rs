@@ -35,6 +35,11 @@ pub trait Fencer: Send + Sync {
         let _ = (node, at, loaded);
         Ok(())
     }
+
+    /// `epoch` was decided (persisted): a fence of an earlier one must not write any more.
+    fn decided(&mut self, epoch: u64) {
+        let _ = epoch;
+    }
 }
 
 /// The layout a fence is for, and the epoch that decided it.
@@ -202,6 +207,7 @@ impl Decider {
                         },
                     )
                     .context("persisting the epoch; not acting on the decision")?;
+                    self.fencer.decided(*epoch);
                     let from = std::mem::replace(&mut self.state, next.clone()).layout;
                     tracing::warn!(epoch, layout, ?input, "layout decision persisted");
                     let mut fields = audit::cause(&input);

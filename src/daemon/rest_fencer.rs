@@ -8,7 +8,7 @@
 //!
 //! Runs in the background — a dead hub's REST times out after seconds, and the failover must
 //! not wait for it; the outcome is logged. It writes under the hub's lock, shared with the
-//! hub push, and only while the daemon is still in the epoch it fences for
+//! hub push, and only while no later epoch has been decided
 //! ([`hub_locks`](super::hub_locks)): a fence still on its way when the layout moves back
 //! never lands after the failback push. The periodic reconcile re-applies the fence while
 //! the layout stays ([`Fencer::keep_fenced`]): a hub that was unreachable at the failover, or
@@ -20,18 +20,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::Context;
-
-use tokio::sync::watch;
 
 use super::decider::{Epoch, Fencer};
 use super::hub_locks::{HubLocks, while_epoch};
 use super::load::Loaded;
 pub use super::rest_clients::REST_USER;
 use super::rest_clients::client_for;
-use crate::failover::Published;
 use crate::model::NodeName;
 use crate::plan::{keeps_a_role, sstp_serving};
 
@@ -42,21 +39,17 @@ pub struct RestFencer {
     busy: Arc<AtomicBool>,
     /// Shared with the hub push: one writer per hub.
     locks: HubLocks,
-    /// The daemon's published epoch: a fence of an older one writes nothing.
-    published: watch::Receiver<Published>,
+    /// The latest epoch the daemon decided: a fence of an older one writes nothing.
+    decided: Arc<AtomicU64>,
 }
 
 impl RestFencer {
-    pub fn new(
-        credentials: PathBuf,
-        locks: HubLocks,
-        published: watch::Receiver<Published>,
-    ) -> RestFencer {
+    pub fn new(credentials: PathBuf, locks: HubLocks) -> RestFencer {
         RestFencer {
             credentials,
             busy: Arc::default(),
             locks,
-            published,
+            decided: Arc::default(),
         }
     }
 
@@ -99,7 +92,7 @@ impl RestFencer {
             }
         };
         let node = node.to_string();
-        let (lock, published) = (self.locks.of(&node), self.published.clone());
+        let (lock, decided) = (self.locks.of(&node), self.decided.clone());
         std::thread::spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -126,7 +119,7 @@ impl RestFencer {
                 };
                 Ok::<_, String>((peers, ppp))
             };
-            let outcome = runtime.block_on(while_epoch(&lock, &published, epoch, fence));
+            let outcome = runtime.block_on(while_epoch(&lock, &decided, epoch, fence));
             busy.store(false, Ordering::Release);
             match outcome {
                 None => {
@@ -179,6 +172,10 @@ impl Fencer for RestFencer {
             None => Ok(()),
             Some(refuse_ppp) => self.start(node, at.epoch, loaded, refuse_ppp, true),
         }
+    }
+
+    fn decided(&mut self, epoch: u64) {
+        self.decided.fetch_max(epoch, Ordering::AcqRel);
     }
 }
 

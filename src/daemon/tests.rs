@@ -526,6 +526,10 @@ impl decider::Fencer for RecordingFencer {
         self.0.lock().unwrap().push(format!("keep {node} {layout}"));
         Ok(())
     }
+
+    fn decided(&mut self, epoch: u64) {
+        self.0.lock().unwrap().push(format!("decided {epoch}"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -556,12 +560,20 @@ async fn the_fence_is_kept_on_every_reconcile_until_failback() {
     h.wait_reconciles(3.0).await;
     {
         let c = calls.lock().unwrap();
+        // The decision reaches the fencer before the fence it orders.
+        assert_eq!(c[0], "decided 1", "{c:?}");
+        let c: Vec<&String> = c[1..].iter().collect();
         assert_eq!(c[0], "fence chr01 chr02", "{c:?}");
         assert!(c.len() >= 3, "{c:?}");
-        assert!(c[1..].iter().all(|x| x == "keep chr01 chr02"), "{c:?}");
+        assert!(c[1..].iter().all(|x| *x == "keep chr01 chr02"), "{c:?}");
     }
     assert!(h.request(Request::Failback { dry_run: false }).await.ok);
     h.wait_published(2, "primary").await;
+    assert!(
+        calls.lock().unwrap().contains(&"decided 2".to_string()),
+        "the failback is told to the fencer: {:?}",
+        calls.lock().unwrap()
+    );
     // The reconcile running at the failback may still keep the fence once; after it, none.
     h.wait_reconciles(1.0).await;
     let before = calls.lock().unwrap().len();

@@ -287,9 +287,18 @@ fn routed_prefixes(raw: &RawTopology, t: &Topology) -> Vec<(Ipv4Net, String)> {
     for (i, v) in t.vlans.iter().enumerate() {
         owned.push((v.subnet, format!("vlans.list[{i}].subnet")));
     }
+    // Each node's own routes, positioned by the raw list (the model's also holds the VLANs
+    // via it); only those the model accepted, so an entry with its own finding is not compared.
     for (name, n) in &raw.nodes {
+        let accepted = t
+            .nodes
+            .iter()
+            .find(|(k, _)| k.as_str() == name.as_str())
+            .map(|(_, node)| &node.routes);
         for (i, r) in n.routes.iter().enumerate() {
-            if let Ok(net) = r.parse() {
+            if let (Ok(net), Some(accepted)) = (r.parse::<Ipv4Net>(), accepted)
+                && accepted.contains(&net)
+            {
                 owned.push((net, format!("nodes.{name}.routes[{i}]")));
             }
         }

@@ -727,3 +727,27 @@ fn a_field_finding_does_not_hide_duplicates_and_overlaps_elsewhere() {
     // References still wait for the field findings: nothing says "not defined".
     assert!(!has("not defined"), "{got:#?}");
 }
+
+#[test]
+fn a_route_with_its_own_finding_is_not_also_an_overlap() {
+    // nuc routes VLAN 60's subnet with host bits: one finding (host bits), not also
+    // "overlaps 10.42.60.0/24" for the same entry.
+    let text = with(
+        "      wg0: { address: 10.0.12.31 }\n",
+        "      wg0: { address: 10.0.12.31 }\n    routes: [10.42.60.1/24]\n",
+    );
+    let got = findings(&text);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].contains("nodes.nuc.routes[0]: \"10.42.60.1/24\" has host bits set"),
+        "{got:#?}"
+    );
+    // A node dropped for its own finding: its routes are not compared either.
+    let text = with(
+        "    platform: macos\n",
+        "    platform: macintosh\n    routes: [10.42.60.0/24]\n",
+    );
+    let got = findings(&text);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(got[0].contains("nodes.mac.platform"), "{got:#?}");
+}

@@ -125,11 +125,15 @@ pub fn render(plan: &Plan, client: &ClientPlan, secrets: &Secrets) -> Artifact {
 /// are in no list. Accepts only — from those subnets, on those interfaces — before the first
 /// existing rule; fabric's rules are cleared and re-added on each import.
 fn management_firewall(s: &mut Script, client: &ClientPlan) {
+    s.comment("--- input firewall: the infrastructure planes reach this router through its tunnels; fabric's accepts go before the first existing rule ---");
+    // Only fabric's own accepts go (also when none are wanted any more).
+    s.line(&format!(
+        "/ip firewall filter remove [find where comment~{}]",
+        ros_quote("^fabric:g[0-9a-f]+:in:")
+    ));
     if client.management_from.is_empty() {
         return;
     }
-    s.comment("--- input firewall: the infrastructure planes reach this router through its tunnels; fabric's accepts go before the first existing rule ---");
-    s.line("/ip firewall filter remove [find where comment~\"^fabric:\"]");
     s.line(":local first [/ip firewall filter find where dynamic=no]");
     for dial in &client.dials {
         let iface = ros_quote(&format!("sstp-{}", dial.hub));

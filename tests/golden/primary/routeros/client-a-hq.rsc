@@ -8,40 +8,40 @@
 }
 # --- tunnel to chr01 (preference 1) ---
 :if ([:len [/interface sstp-client find where name="sstp-chr01"]] = 0) do={
-  /interface sstp-client add name="sstp-chr01" connect-to="chr01.lab.example.com" user="client-a-hq" password="test-password-client-a-hq" profile=default-encryption authentication=mschap2 verify-server-certificate=yes verify-server-address-from-certificate=yes tls-version=only-1.2 pfs=yes add-default-route=no dial-on-demand=no keepalive-timeout=15 comment="fabric:g2619057e:hub=chr01 site=[MSP Client A] HQ" disabled=no
+  /interface sstp-client add name="sstp-chr01" connect-to="chr01.lab.example.com" user="client-a-hq" password="test-password-client-a-hq" profile=default-encryption authentication=mschap2 verify-server-certificate=yes verify-server-address-from-certificate=yes tls-version=only-1.2 pfs=yes add-default-route=no dial-on-demand=no keepalive-timeout=15 comment="fabric:ga478d925:hub=chr01 site=[MSP Client A] HQ" disabled=no
 } else={
-  /interface sstp-client set [find where name="sstp-chr01"] connect-to="chr01.lab.example.com" user="client-a-hq" password="test-password-client-a-hq" profile=default-encryption authentication=mschap2 verify-server-certificate=yes verify-server-address-from-certificate=yes tls-version=only-1.2 pfs=yes add-default-route=no dial-on-demand=no keepalive-timeout=15 comment="fabric:g2619057e:hub=chr01 site=[MSP Client A] HQ" disabled=no
+  /interface sstp-client set [find where name="sstp-chr01"] connect-to="chr01.lab.example.com" user="client-a-hq" password="test-password-client-a-hq" profile=default-encryption authentication=mschap2 verify-server-certificate=yes verify-server-address-from-certificate=yes tls-version=only-1.2 pfs=yes add-default-route=no dial-on-demand=no keepalive-timeout=15 comment="fabric:ga478d925:hub=chr01 site=[MSP Client A] HQ" disabled=no
 }
 # --- tunnel to chr02 (preference 2) ---
 :if ([:len [/interface sstp-client find where name="sstp-chr02"]] = 0) do={
-  /interface sstp-client add name="sstp-chr02" connect-to="chr02.lab.example.com" user="client-a-hq" password="test-password-client-a-hq" profile=default-encryption authentication=mschap2 verify-server-certificate=yes verify-server-address-from-certificate=yes tls-version=only-1.2 pfs=yes add-default-route=no dial-on-demand=no keepalive-timeout=15 comment="fabric:g2619057e:hub=chr02 site=[MSP Client A] HQ" disabled=no
+  /interface sstp-client add name="sstp-chr02" connect-to="chr02.lab.example.com" user="client-a-hq" password="test-password-client-a-hq" profile=default-encryption authentication=mschap2 verify-server-certificate=yes verify-server-address-from-certificate=yes tls-version=only-1.2 pfs=yes add-default-route=no dial-on-demand=no keepalive-timeout=15 comment="fabric:ga478d925:hub=chr02 site=[MSP Client A] HQ" disabled=no
 } else={
-  /interface sstp-client set [find where name="sstp-chr02"] connect-to="chr02.lab.example.com" user="client-a-hq" password="test-password-client-a-hq" profile=default-encryption authentication=mschap2 verify-server-certificate=yes verify-server-address-from-certificate=yes tls-version=only-1.2 pfs=yes add-default-route=no dial-on-demand=no keepalive-timeout=15 comment="fabric:g2619057e:hub=chr02 site=[MSP Client A] HQ" disabled=no
+  /interface sstp-client set [find where name="sstp-chr02"] connect-to="chr02.lab.example.com" user="client-a-hq" password="test-password-client-a-hq" profile=default-encryption authentication=mschap2 verify-server-certificate=yes verify-server-address-from-certificate=yes tls-version=only-1.2 pfs=yes add-default-route=no dial-on-demand=no keepalive-timeout=15 comment="fabric:ga478d925:hub=chr02 site=[MSP Client A] HQ" disabled=no
 }
-/interface sstp-client remove [find where comment~"^fabric:" and !(comment~"^fabric:g2619057e:")]
+/interface sstp-client remove [find where comment~"^fabric:" and !(comment~"^fabric:ga478d925:")]
 # --- routes to the fabric: the preferred hub's tunnel first; a route leaves when its tunnel drops ---
-:if ([:len [/ip route find where comment="fabric:g2619057e:route=10.0.12.0/24 via=chr01"]] = 0) do={ /ip route add dst-address=10.0.12.0/24 gateway="sstp-chr01" distance=1 comment="fabric:g2619057e:route=10.0.12.0/24 via=chr01" }
-:if ([:len [/ip route find where comment="fabric:g2619057e:route=10.0.12.0/24 via=chr02"]] = 0) do={ /ip route add dst-address=10.0.12.0/24 gateway="sstp-chr02" distance=2 comment="fabric:g2619057e:route=10.0.12.0/24 via=chr02" }
-:if ([:len [/ip route find where comment="fabric:g2619057e:route=10.33.33.0/24 via=chr01"]] = 0) do={ /ip route add dst-address=10.33.33.0/24 gateway="sstp-chr01" distance=1 comment="fabric:g2619057e:route=10.33.33.0/24 via=chr01" }
-:if ([:len [/ip route find where comment="fabric:g2619057e:route=10.33.33.0/24 via=chr02"]] = 0) do={ /ip route add dst-address=10.33.33.0/24 gateway="sstp-chr02" distance=2 comment="fabric:g2619057e:route=10.33.33.0/24 via=chr02" }
-:if ([:len [/ip route find where comment="fabric:g2619057e:route=10.42.60.0/24 via=chr01"]] = 0) do={ /ip route add dst-address=10.42.60.0/24 gateway="sstp-chr01" distance=1 comment="fabric:g2619057e:route=10.42.60.0/24 via=chr01" }
-:if ([:len [/ip route find where comment="fabric:g2619057e:route=10.42.60.0/24 via=chr02"]] = 0) do={ /ip route add dst-address=10.42.60.0/24 gateway="sstp-chr02" distance=2 comment="fabric:g2619057e:route=10.42.60.0/24 via=chr02" }
-/ip route remove [find where comment~"^fabric:" and !(comment~"^fabric:g2619057e:")]
+:if ([:len [/ip route find where comment="fabric:ga478d925:route=10.0.12.0/24 via=chr01"]] = 0) do={ /ip route add dst-address=10.0.12.0/24 gateway="sstp-chr01" distance=1 comment="fabric:ga478d925:route=10.0.12.0/24 via=chr01" }
+:if ([:len [/ip route find where comment="fabric:ga478d925:route=10.0.12.0/24 via=chr02"]] = 0) do={ /ip route add dst-address=10.0.12.0/24 gateway="sstp-chr02" distance=2 comment="fabric:ga478d925:route=10.0.12.0/24 via=chr02" }
+:if ([:len [/ip route find where comment="fabric:ga478d925:route=10.33.33.0/24 via=chr01"]] = 0) do={ /ip route add dst-address=10.33.33.0/24 gateway="sstp-chr01" distance=1 comment="fabric:ga478d925:route=10.33.33.0/24 via=chr01" }
+:if ([:len [/ip route find where comment="fabric:ga478d925:route=10.33.33.0/24 via=chr02"]] = 0) do={ /ip route add dst-address=10.33.33.0/24 gateway="sstp-chr02" distance=2 comment="fabric:ga478d925:route=10.33.33.0/24 via=chr02" }
+:if ([:len [/ip route find where comment="fabric:ga478d925:route=10.42.60.0/24 via=chr01"]] = 0) do={ /ip route add dst-address=10.42.60.0/24 gateway="sstp-chr01" distance=1 comment="fabric:ga478d925:route=10.42.60.0/24 via=chr01" }
+:if ([:len [/ip route find where comment="fabric:ga478d925:route=10.42.60.0/24 via=chr02"]] = 0) do={ /ip route add dst-address=10.42.60.0/24 gateway="sstp-chr02" distance=2 comment="fabric:ga478d925:route=10.42.60.0/24 via=chr02" }
+/ip route remove [find where comment~"^fabric:" and !(comment~"^fabric:ga478d925:")]
 # --- input firewall: the infrastructure planes reach this router through its tunnels; fabric's accepts go before the first existing rule ---
-/ip firewall filter remove [find where comment~"^fabric:"]
+/ip firewall filter remove [find where comment~"^fabric:g[0-9a-f]+:in:"]
 :local first [/ip firewall filter find where dynamic=no]
-:if ([:len $first] > 0) do={ /ip firewall filter add chain=input in-interface="sstp-chr01" src-address=10.0.12.0/24 action=accept comment="fabric:g2619057e:in:10.0.12.0/24 via=chr01" place-before=($first->0) } else={ /ip firewall filter add chain=input in-interface="sstp-chr01" src-address=10.0.12.0/24 action=accept comment="fabric:g2619057e:in:10.0.12.0/24 via=chr01" }
-:if ([:len $first] > 0) do={ /ip firewall filter add chain=input in-interface="sstp-chr02" src-address=10.0.12.0/24 action=accept comment="fabric:g2619057e:in:10.0.12.0/24 via=chr02" place-before=($first->0) } else={ /ip firewall filter add chain=input in-interface="sstp-chr02" src-address=10.0.12.0/24 action=accept comment="fabric:g2619057e:in:10.0.12.0/24 via=chr02" }
+:if ([:len $first] > 0) do={ /ip firewall filter add chain=input in-interface="sstp-chr01" src-address=10.0.12.0/24 action=accept comment="fabric:ga478d925:in:10.0.12.0/24 via=chr01" place-before=($first->0) } else={ /ip firewall filter add chain=input in-interface="sstp-chr01" src-address=10.0.12.0/24 action=accept comment="fabric:ga478d925:in:10.0.12.0/24 via=chr01" }
+:if ([:len $first] > 0) do={ /ip firewall filter add chain=input in-interface="sstp-chr02" src-address=10.0.12.0/24 action=accept comment="fabric:ga478d925:in:10.0.12.0/24 via=chr02" place-before=($first->0) } else={ /ip firewall filter add chain=input in-interface="sstp-chr02" src-address=10.0.12.0/24 action=accept comment="fabric:ga478d925:in:10.0.12.0/24 via=chr02" }
 # --- netwatch: log when a hub's tunnel address stops answering ---
 :if ([:len [/tool netwatch find where host=10.0.13.1]] = 0) do={
-  /tool netwatch add host=10.0.13.1 interval=10s timeout=2s down-script="/log warning \"fabric: hub chr01 unreachable over SSTP\"" up-script="/log info \"fabric: hub chr01 reachable over SSTP\"" comment="fabric:g2619057e:nw=chr01" disabled=no
+  /tool netwatch add host=10.0.13.1 interval=10s timeout=2s down-script="/log warning \"fabric: hub chr01 unreachable over SSTP\"" up-script="/log info \"fabric: hub chr01 reachable over SSTP\"" comment="fabric:ga478d925:nw=chr01" disabled=no
 } else={
-  /tool netwatch set [find where host=10.0.13.1] interval=10s timeout=2s down-script="/log warning \"fabric: hub chr01 unreachable over SSTP\"" up-script="/log info \"fabric: hub chr01 reachable over SSTP\"" comment="fabric:g2619057e:nw=chr01" disabled=no
+  /tool netwatch set [find where host=10.0.13.1] interval=10s timeout=2s down-script="/log warning \"fabric: hub chr01 unreachable over SSTP\"" up-script="/log info \"fabric: hub chr01 reachable over SSTP\"" comment="fabric:ga478d925:nw=chr01" disabled=no
 }
 :if ([:len [/tool netwatch find where host=10.0.13.2]] = 0) do={
-  /tool netwatch add host=10.0.13.2 interval=10s timeout=2s down-script="/log warning \"fabric: hub chr02 unreachable over SSTP\"" up-script="/log info \"fabric: hub chr02 reachable over SSTP\"" comment="fabric:g2619057e:nw=chr02" disabled=no
+  /tool netwatch add host=10.0.13.2 interval=10s timeout=2s down-script="/log warning \"fabric: hub chr02 unreachable over SSTP\"" up-script="/log info \"fabric: hub chr02 reachable over SSTP\"" comment="fabric:ga478d925:nw=chr02" disabled=no
 } else={
-  /tool netwatch set [find where host=10.0.13.2] interval=10s timeout=2s down-script="/log warning \"fabric: hub chr02 unreachable over SSTP\"" up-script="/log info \"fabric: hub chr02 reachable over SSTP\"" comment="fabric:g2619057e:nw=chr02" disabled=no
+  /tool netwatch set [find where host=10.0.13.2] interval=10s timeout=2s down-script="/log warning \"fabric: hub chr02 unreachable over SSTP\"" up-script="/log info \"fabric: hub chr02 reachable over SSTP\"" comment="fabric:ga478d925:nw=chr02" disabled=no
 }
-/tool netwatch remove [find where comment~"^fabric:" and !(comment~"^fabric:g2619057e:")]
+/tool netwatch remove [find where comment~"^fabric:" and !(comment~"^fabric:ga478d925:")]
 }
