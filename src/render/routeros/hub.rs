@@ -1,6 +1,8 @@
 //! RouterOS v7 hub script (CHR01/CHR02): WireGuard interfaces, peers, addresses and routes,
-//! SSTP server with PPP profile and secrets, input-firewall allowances, REST moved off 443.
+//! SSTP server with PPP profile and secrets, input-firewall allowances, client sites kept
+//! apart ([`isolation`]), REST moved off 443.
 
+use super::isolation;
 use super::script::Script;
 use crate::plan::{InterfacePlan, NodePlan, Plan, PppSecretPlan, SstpServerPlan};
 use crate::render::quote::ros_quote;
@@ -11,7 +13,10 @@ pub const PROFILE: &str = "fabric-sstp";
 
 /// Menus holding fabric-owned objects, swept in this order after everything is ensured, so a
 /// plane, peer, route or client removed from the topology goes away on the next import.
-const SWEPT: [&str; 6] = [
+const SWEPT: [&str; 9] = [
+    "/ip firewall address-list",
+    "/interface list member",
+    "/interface list",
     "/ppp secret",
     "/ppp profile",
     "/interface wireguard peers",
@@ -28,6 +33,7 @@ pub fn render(plan: &Plan, node: &NodePlan, secrets: &Secrets) -> Artifact {
     }
     if let Some(sstp) = &node.sstp_server {
         secret |= sstp_server(&mut s, sstp, secrets);
+        isolation::lists(&mut s, node, sstp);
     }
     firewall(&mut s, node);
     s.comment("--- remove what fabric owned under an older generation (dependents first) ---");
@@ -254,10 +260,13 @@ fn firewall(s: &mut Script, node: &NodePlan) {
             rules.push(format!("chain=input protocol=tcp dst-port={} src-address={src} action=accept comment={tag}", rest.port));
         }
     }
+    if node.sstp_server.is_some() {
+        rules.push(isolation::forward_drop());
+    }
     if rules.is_empty() {
         return;
     }
-    s.comment("--- input firewall: fabric's accepts go before the first existing rule ---");
+    s.comment("--- firewall: fabric's input accepts and client-site forward drop go before the first existing rule ---");
     s.line("/ip firewall filter remove [find where comment~\"^fabric:\"]");
     s.line(":local first [/ip firewall filter find where dynamic=no]");
     for rule in rules {

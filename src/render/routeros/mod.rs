@@ -8,6 +8,7 @@
 
 mod client;
 mod hub;
+mod isolation;
 mod script;
 
 pub use client::render as render_client;

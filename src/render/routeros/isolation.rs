@@ -1,0 +1,108 @@
+//! Client sites stay apart at an SSTP hub: only the fabric's WireGuard planes may send to
+//! them. An address list of every client site (its PPP address and LANs) and an interface
+//! list of the hub's WireGuard interfaces; the hub's firewall drops forwarded traffic to a
+//! client site that did not come in on one of those — another site's tunnel (client A routing
+//! into client B's LAN, or spoofing a fabric source to reach B's management accepts) or the
+//! WAN. Only the `.rsc` writes these (like the input rules); a client added later by a hub
+//! push is reachable from other sites until the next import (fail-open, never a cut).
+
+use super::script::Script;
+use crate::plan::{NodePlan, SstpServerPlan};
+
+/// The address list of client-site prefixes.
+pub const CLIENT_SITES: &str = "fabric-client-sites";
+/// The interface list of the hub's WireGuard interfaces.
+pub const FABRIC_WG: &str = "fabric-wg";
+
+/// The two lists, ensured (and swept with the other fabric objects).
+pub fn lists(s: &mut Script, node: &NodePlan, sstp: &SstpServerPlan) {
+    s.comment("--- client sites take forwarded traffic only from the fabric's WireGuard planes (lists for the forward rule) ---");
+    let tag = Script::tag("isolation");
+    let list = format!("\"{FABRIC_WG}\"");
+    s.ensure(
+        "/interface list",
+        &format!("name={list}"),
+        &format!("name={list} comment={tag}"),
+        &format!("comment={tag}"),
+    );
+    for iface in &node.interfaces {
+        let name = crate::render::quote::ros_quote(iface.plane.as_str());
+        s.ensure(
+            "/interface list member",
+            &format!("list={list} and interface={name}"),
+            &format!("list={list} interface={name} comment={tag}"),
+            &format!("comment={tag}"),
+        );
+    }
+    let sites = format!("\"{CLIENT_SITES}\"");
+    for c in &sstp.secrets {
+        let entries = std::iter::once(c.remote_address.to_string())
+            .chain(c.routes.iter().map(ToString::to_string));
+        for address in entries {
+            s.ensure(
+                "/ip firewall address-list",
+                &format!("list={sites} and address={address}"),
+                &format!("list={sites} address={address} comment={tag}"),
+                &format!("comment={tag}"),
+            );
+        }
+    }
+}
+
+/// The forward rule (its arguments; the firewall places it with fabric's other rules).
+pub fn forward_drop() -> String {
+    format!(
+        "chain=forward dst-address-list={CLIENT_SITES} in-interface-list=!{FABRIC_WG} action=drop comment={}",
+        Script::tag("fwd:client-sites")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::NodeName;
+    use crate::plan::{KeyRing, plan};
+
+    #[test]
+    fn sstp_hubs_drop_forwarded_traffic_to_client_sites_unless_it_comes_from_the_planes() {
+        let t = crate::validate::load(include_str!("../../../topology.yaml")).unwrap();
+        let mut ring = KeyRing::default();
+        for (id, public) in KeyRing::needed(&t) {
+            let key = public.unwrap_or_else(|| crate::model::PrivateKey::generate().public_key());
+            ring.0.insert(id, key);
+        }
+        for layout in ["primary", "chr02", "split-role"] {
+            let p = plan(&t, &ring, layout).unwrap();
+            for hub in ["chr01", "chr02"] {
+                let node = &p.nodes[&hub.parse::<NodeName>().unwrap()];
+                let sstp = node.sstp_server.as_ref().unwrap();
+                let rsc = super::super::render_hub(&p, node, &Default::default()).contents;
+                let rule = rsc
+                    .lines()
+                    .find(|l| l.contains("chain=forward"))
+                    .unwrap_or_else(|| panic!("{hub} in {layout}: no forward rule\n{rsc}"));
+                assert!(
+                    rule.contains(
+                        "dst-address-list=fabric-client-sites in-interface-list=!fabric-wg action=drop"
+                    ),
+                    "{rule}"
+                );
+                for iface in &node.interfaces {
+                    let member = format!(
+                        "member add list=\"fabric-wg\" interface=\"{}\"",
+                        iface.plane
+                    );
+                    assert!(rsc.contains(&member), "{hub} in {layout}: {member}");
+                }
+                for c in &sstp.secrets {
+                    let mut sites = vec![c.remote_address.to_string()];
+                    sites.extend(c.routes.iter().map(ToString::to_string));
+                    for a in sites {
+                        let entry =
+                            format!("address-list add list=\"fabric-client-sites\" address={a} ");
+                        assert!(rsc.contains(&entry), "{hub} in {layout}: {entry}");
+                    }
+                }
+            }
+        }
+    }
+}
