@@ -66,6 +66,15 @@ fn every_add_is_guarded_tagged_and_swept() {
                         swept_menus.insert(menu.to_string());
                     } else {
                         let only_in = source.contains(":in:\"");
+                        if only_in {
+                            // The one narrowed clear: it must match every tag fabric writes
+                            // for an `in:` rule (`fabric:g<GEN>:in:…`), or rules pile up.
+                            assert!(
+                                source.contains("comment~\"^fabric:g[0-9a-f]+:in:\""),
+                                "{layout}/{}: a clear that misses fabric's tags: {source}",
+                                a.path
+                            );
+                        }
                         cleared.insert(menu.to_string());
                         clear_only_in.insert(menu.to_string(), only_in);
                     }

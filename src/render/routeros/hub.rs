@@ -263,11 +263,12 @@ fn firewall(s: &mut Script, node: &NodePlan) {
     if node.sstp_server.is_some() {
         rules.push(isolation::forward_drop());
     }
+    s.comment("--- firewall: fabric's input accepts and client-site forward drop go before the first existing rule ---");
+    // Cleared also when no rule is wanted any more (an SSTP server gone, say).
+    s.line("/ip firewall filter remove [find where comment~\"^fabric:\"]");
     if rules.is_empty() {
         return;
     }
-    s.comment("--- firewall: fabric's input accepts and client-site forward drop go before the first existing rule ---");
-    s.line("/ip firewall filter remove [find where comment~\"^fabric:\"]");
     s.line(":local first [/ip firewall filter find where dynamic=no]");
     for rule in rules {
         s.line(&format!(":if ([:len $first] > 0) do={{ /ip firewall filter add {rule} place-before=($first->0) }} else={{ /ip firewall filter add {rule} }}"));

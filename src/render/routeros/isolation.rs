@@ -3,8 +3,10 @@
 //! list of the hub's WireGuard interfaces; the hub's firewall drops forwarded traffic to a
 //! client site that did not come in on one of those — another site's tunnel (client A routing
 //! into client B's LAN, or spoofing a fabric source to reach B's management accepts) or the
-//! WAN. Only the `.rsc` writes these (like the input rules); a client added later by a hub
-//! push is reachable from other sites until the next import (fail-open, never a cut).
+//! WAN (also a WAN port forward or masqueraded traffic towards a site through the hub).
+//! Only the `.rsc` writes these (like the input rules): a client added later by a hub push
+//! is reachable from other sites until the next import, and a plane added to the hub by a
+//! push is not in `fabric-wg` until then — its traffic to client sites is dropped.
 
 use super::script::Script;
 use crate::plan::{NodePlan, SstpServerPlan};
@@ -36,8 +38,15 @@ pub fn lists(s: &mut Script, node: &NodePlan, sstp: &SstpServerPlan) {
     }
     let sites = format!("\"{CLIENT_SITES}\"");
     for c in &sstp.secrets {
-        let entries = std::iter::once(c.remote_address.to_string())
-            .chain(c.routes.iter().map(ToString::to_string));
+        // RouterOS shows a /32 as a bare address: written so, `find` matches it on re-import.
+        let entries =
+            std::iter::once(c.remote_address.to_string()).chain(c.routes.iter().map(|n| {
+                if n.prefix_len() == 32 {
+                    n.addr().to_string()
+                } else {
+                    n.to_string()
+                }
+            }));
         for address in entries {
             s.ensure(
                 "/ip firewall address-list",
@@ -104,5 +113,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_host_lan_is_listed_as_routeros_shows_it() {
+        let t = crate::validate::load(include_str!("../../../topology.yaml")).unwrap();
+        let mut ring = KeyRing::default();
+        for (id, public) in KeyRing::needed(&t) {
+            let key = public.unwrap_or_else(|| crate::model::PrivateKey::generate().public_key());
+            ring.0.insert(id, key);
+        }
+        let p = plan(&t, &ring, "primary").unwrap();
+        let mut node = p.nodes[&"chr01".parse::<NodeName>().unwrap()].clone();
+        let sstp = node.sstp_server.as_mut().unwrap();
+        sstp.secrets[0]
+            .routes
+            .push("192.168.99.1/32".parse().unwrap());
+        let rsc = super::super::render_hub(&p, &node, &Default::default()).contents;
+        assert!(rsc.contains("address=192.168.99.1 "), "{rsc}");
+        assert!(!rsc.contains("192.168.99.1/32 comment"), "{rsc}");
     }
 }
