@@ -501,6 +501,12 @@ async fn drift_made_by_hand_is_repaired_by_the_periodic_reconcile_and_counted() 
 #[derive(Clone, Default)]
 struct RecordingFencer(Arc<Mutex<Vec<String>>>);
 
+impl RecordingFencer {
+    fn record(&self, call: String) {
+        self.0.lock().unwrap().push(call);
+    }
+}
+
 impl decider::Fencer for RecordingFencer {
     fn fence(
         &mut self,
@@ -508,11 +514,7 @@ impl decider::Fencer for RecordingFencer {
         at: decider::Epoch<'_>,
         _: &load::Loaded,
     ) -> anyhow::Result<()> {
-        let layout = at.layout;
-        self.0
-            .lock()
-            .unwrap()
-            .push(format!("fence {node} {layout}"));
+        self.record(format!("fence {node} {}", at.layout));
         Ok(())
     }
 
@@ -522,13 +524,12 @@ impl decider::Fencer for RecordingFencer {
         at: decider::Epoch<'_>,
         _: &load::Loaded,
     ) -> anyhow::Result<()> {
-        let layout = at.layout;
-        self.0.lock().unwrap().push(format!("keep {node} {layout}"));
+        self.record(format!("keep {node} {}", at.layout));
         Ok(())
     }
 
     fn decided(&mut self, epoch: u64) {
-        self.0.lock().unwrap().push(format!("decided {epoch}"));
+        self.record(format!("decided {epoch}"));
     }
 }
 

@@ -42,6 +42,17 @@ impl KeyRing {
             .collect()
     }
 
+    /// Tests: the topology's public keys, and a fresh one for every membership without.
+    #[cfg(test)]
+    pub fn generated(t: &Topology) -> KeyRing {
+        let mut ring = KeyRing::default();
+        for (id, public) in KeyRing::needed(t) {
+            let key = public.unwrap_or_else(|| crate::model::PrivateKey::generate().public_key());
+            ring.0.insert(id, key);
+        }
+        ring
+    }
+
     pub fn get(&self, node: &NodeName, plane: &Ifname) -> Result<PublicKey, PlanError> {
         let id = KeyId {
             node: node.clone(),

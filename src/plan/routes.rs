@@ -76,11 +76,7 @@ mod tests {
                 1,
             );
         let t = crate::validate::load(&text).unwrap();
-        let mut ring = KeyRing::default();
-        for (id, public) in KeyRing::needed(&t) {
-            let key = public.unwrap_or_else(|| crate::model::PrivateKey::generate().public_key());
-            ring.0.insert(id, key);
-        }
+        let ring = KeyRing::generated(&t);
         (t, ring)
     }
 
@@ -187,11 +183,7 @@ mod tests {
     #[test]
     fn a_node_on_one_plane_routes_what_wg_quick_would() {
         let t = crate::validate::load(include_str!("../../topology.yaml")).unwrap();
-        let mut ring = KeyRing::default();
-        for (id, public) in KeyRing::needed(&t) {
-            let key = public.unwrap_or_else(|| crate::model::PrivateKey::generate().public_key());
-            ring.0.insert(id, key);
-        }
+        let ring = KeyRing::generated(&t);
         let p = plan(&t, &ring, "primary").unwrap();
         let z640 = &p.nodes[&"z640".parse::<NodeName>().unwrap()];
         let wg0 = &z640.interfaces[0];

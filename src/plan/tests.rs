@@ -5,11 +5,7 @@ use super::*;
 /// The shipped topology with a fresh public key for every membership that has none.
 fn shipped() -> (Topology, KeyRing) {
     let t = crate::validate::load(include_str!("../../topology.yaml")).unwrap();
-    let mut ring = KeyRing::default();
-    for (id, public) in KeyRing::needed(&t) {
-        let key = public.unwrap_or_else(|| crate::model::PrivateKey::generate().public_key());
-        ring.0.insert(id, key);
-    }
+    let ring = KeyRing::generated(&t);
     (t, ring)
 }
 
@@ -92,11 +88,7 @@ fn a_routeros_hub_with_a_role_elsewhere_is_a_spoke_of_the_plane_it_lost() {
             1,
         );
     let t = crate::validate::load(&text).unwrap();
-    let mut ring = KeyRing::default();
-    for (id, public) in KeyRing::needed(&t) {
-        let key = public.unwrap_or_else(|| crate::model::PrivateKey::generate().public_key());
-        ring.0.insert(id, key);
-    }
+    let ring = KeyRing::generated(&t);
     let name = |n: &str| n.parse::<NodeName>().unwrap();
     let p = plan(&t, &ring, "access-on-chr01").unwrap();
     let chr01 = &p.nodes[&name("chr01")];

@@ -38,25 +38,10 @@ pub fn build(raw: &RawTopology) -> Result<Topology, Findings> {
         .failover
         .as_ref()
         .and_then(|r| super::failover::policy(&mut f, r, raw, &nodes, &layouts));
-    if !f.is_empty() {
-        // Field findings: the comparisons among what did parse still run (duplicates, ports,
-        // overlaps), so one run shows them too. References and roles wait: they would take
-        // an entry that has its own finding for a missing one.
-        let parsed = Topology {
-            domain: domain.unwrap_or_else(|| "fabric.invalid".parse().expect("valid name")),
-            planes,
-            vlans,
-            nodes,
-            sstp,
-            layouts,
-            dns,
-            failover,
-        };
-        checks::comparisons(&mut f, raw, &parsed);
-        return Err(f);
-    }
+    let field_findings = !f.is_empty();
     let topology = Topology {
-        domain: domain.expect("checked"),
+        // Only a placeholder when `domain` has its own finding (never returned).
+        domain: domain.unwrap_or_else(|| "fabric.invalid".parse().expect("valid name")),
         planes,
         vlans,
         nodes,
@@ -65,6 +50,13 @@ pub fn build(raw: &RawTopology) -> Result<Topology, Findings> {
         dns,
         failover,
     };
+    if field_findings {
+        // The comparisons among what did parse still run (duplicates, ports, overlaps), so
+        // one run shows them too. References and roles wait: they would take an entry that
+        // has its own finding for a missing one.
+        checks::comparisons(&mut f, raw, &topology);
+        return Err(f);
+    }
     checks::cross_check(&mut f, raw, &topology);
     if f.is_empty() { Ok(topology) } else { Err(f) }
 }

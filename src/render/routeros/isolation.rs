@@ -74,11 +74,7 @@ mod tests {
     #[test]
     fn sstp_hubs_drop_forwarded_traffic_to_client_sites_unless_it_comes_from_the_planes() {
         let t = crate::validate::load(include_str!("../../../topology.yaml")).unwrap();
-        let mut ring = KeyRing::default();
-        for (id, public) in KeyRing::needed(&t) {
-            let key = public.unwrap_or_else(|| crate::model::PrivateKey::generate().public_key());
-            ring.0.insert(id, key);
-        }
+        let ring = KeyRing::generated(&t);
         for layout in ["primary", "chr02", "split-role"] {
             let p = plan(&t, &ring, layout).unwrap();
             for hub in ["chr01", "chr02"] {
@@ -118,11 +114,7 @@ mod tests {
     #[test]
     fn a_host_lan_is_listed_as_routeros_shows_it() {
         let t = crate::validate::load(include_str!("../../../topology.yaml")).unwrap();
-        let mut ring = KeyRing::default();
-        for (id, public) in KeyRing::needed(&t) {
-            let key = public.unwrap_or_else(|| crate::model::PrivateKey::generate().public_key());
-            ring.0.insert(id, key);
-        }
+        let ring = KeyRing::generated(&t);
         let p = plan(&t, &ring, "primary").unwrap();
         let mut node = p.nodes[&"chr01".parse::<NodeName>().unwrap()].clone();
         let sstp = node.sstp_server.as_mut().unwrap();
