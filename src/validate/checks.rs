@@ -102,8 +102,11 @@ impl std::fmt::Display for At<'_> {
 }
 
 fn duplicates(f: &mut Findings, t: &Topology) {
-    let mut addresses = Vec::new();
-    let mut keys = Vec::new();
+    // Sized up front: on a large topology each doubling is a fresh multi-page allocation.
+    let memberships: usize = t.nodes.values().map(|n| n.memberships.len()).sum();
+    let clients = t.sstp.as_ref().map_or(0, |s| s.clients.len());
+    let mut addresses = Vec::with_capacity(memberships + t.nodes.len() + clients);
+    let mut keys = Vec::with_capacity(memberships);
     for (name, n) in &t.nodes {
         for (plane, m) in &n.memberships {
             addresses.push((m.address, At::Membership(name, plane, "address")));
@@ -290,11 +293,14 @@ fn routed_prefixes(raw: &RawTopology, t: &Topology) -> Vec<(Ipv4Net, String)> {
     // Each node's own routes, positioned by the raw list (the model's also holds the VLANs
     // via it); only those the model accepted, so an entry with its own finding is not compared.
     for (name, n) in &raw.nodes {
-        let accepted = t
-            .nodes
-            .iter()
-            .find(|(k, _)| k.as_str() == name.as_str())
-            .map(|(_, node)| &node.routes);
+        if n.routes.is_empty() {
+            continue;
+        }
+        let accepted = name
+            .parse::<NodeName>()
+            .ok()
+            .and_then(|name| t.nodes.get(&name))
+            .map(|node| &node.routes);
         for (i, r) in n.routes.iter().enumerate() {
             if let (Ok(net), Some(accepted)) = (r.parse::<Ipv4Net>(), accepted)
                 && accepted.contains(&net)

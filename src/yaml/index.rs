@@ -47,6 +47,25 @@ pub(super) enum Seg {
 }
 
 impl PathIndex {
+    /// An empty index with room for the document in `text`, so a large topology does not
+    /// grow the arena by doubling (each step a fresh multi-page allocation): one entry per
+    /// mapping key, sequence item or flow item at most, and keys shorter than their lines.
+    /// Capped, so a huge file reserves no more than a large topology needs; past that the
+    /// arena grows as usual.
+    pub(super) fn sized_for(text: &str) -> PathIndex {
+        const MAX_ENTRIES: usize = 1 << 18;
+        const MAX_KEY_TEXT: usize = 4 << 20;
+        let items = text
+            .bytes()
+            .filter(|b| matches!(b, b':' | b'-' | b','))
+            .count();
+        PathIndex {
+            entries: Vec::with_capacity((items + 1).min(MAX_ENTRIES)),
+            key_text: String::with_capacity((text.len() / 2).min(MAX_KEY_TEXT)),
+            maps: Default::default(),
+        }
+    }
+
     /// Position of the value at `path`, or of its nearest ancestor that has one.
     pub fn value_pos(&self, path: &str) -> Option<Pos> {
         let values = &self.maps().values;

@@ -74,7 +74,7 @@ fn fast_parse(text: &str) -> Option<Result<Document, YamlProblem>> {
         return None;
     }
     let bail = std::cell::Cell::new(false);
-    let doc = build(fast::Events::new(text, &bail));
+    let doc = build(fast::Events::new(text, &bail), PathIndex::sized_for(text));
     (!bail.get()).then_some(doc)
 }
 
@@ -98,14 +98,17 @@ fn fingerprint(r: &Result<Document, YamlProblem>) -> String {
 }
 
 fn saphyr_parse(text: &str) -> Result<Document, YamlProblem> {
-    build(Parser::new_from_str(text))
+    build(Parser::new_from_str(text), PathIndex::sized_for(text))
 }
 
-fn build<'a, I: Iterator<Item = fast::Item<'a>>>(events: I) -> Result<Document, YamlProblem> {
+fn build<'a, I: Iterator<Item = fast::Item<'a>>>(
+    events: I,
+    index: PathIndex,
+) -> Result<Document, YamlProblem> {
     let mut builder = Builder {
         events: events.peekable(),
         error: None,
-        index: PathIndex::default(),
+        index,
         problems: Vec::new(),
         anchors: HashMap::new(),
         depth: 0,
