@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod control;
 pub mod decider;
+pub mod fence_queue;
 pub mod hub_locks;
 pub mod hub_sync;
 pub mod load;

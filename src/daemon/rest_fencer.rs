@@ -7,7 +7,8 @@
 //! the layout's configuration, which removes its hub peers.
 //!
 //! Runs in the background — a dead hub's REST times out after seconds, and the failover must
-//! not wait for it; the outcome is logged. It writes under the hub's lock, shared with the
+//! not wait for it; the outcome is logged. One fence at a time; the newest one asked for
+//! meanwhile runs when it ends ([`fence_queue`](super::fence_queue)). It writes under the hub's lock, shared with the
 //! hub push, and only while no later epoch has been decided
 //! ([`hub_locks`](super::hub_locks)): a fence still on its way when the layout moves back
 //! never lands after the failback push. The periodic reconcile re-applies the fence while
@@ -20,11 +21,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 
 use super::decider::{Epoch, Fencer};
+use super::fence_queue::{FenceJob, FenceQueue};
 use super::hub_locks::{HubLocks, while_epoch};
 use super::load::Loaded;
 pub use super::rest_clients::REST_USER;
@@ -34,9 +36,9 @@ use crate::plan::{keeps_a_role, sstp_serving};
 
 pub struct RestFencer {
     pub credentials: PathBuf,
-    /// A fence is running (a dead hub's REST takes seconds to time out): a keep-fenced round
-    /// does not start a second one.
-    busy: Arc<AtomicBool>,
+    /// One fence at a time (a dead hub's REST takes seconds to time out); the newest one
+    /// asked for meanwhile runs when it ends.
+    queue: Arc<FenceQueue<FenceRun>>,
     /// Shared with the hub push: one writer per hub.
     locks: HubLocks,
     /// The latest epoch the daemon decided: a fence of an older one writes nothing.
@@ -47,7 +49,7 @@ impl RestFencer {
     pub fn new(credentials: PathBuf, locks: HubLocks) -> RestFencer {
         RestFencer {
             credentials,
-            busy: Arc::default(),
+            queue: Arc::default(),
             locks,
             decided: Arc::default(),
         }
@@ -78,76 +80,114 @@ impl RestFencer {
         refuse_ppp: bool,
         again: bool,
     ) -> anyhow::Result<()> {
-        if self.busy.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let busy = self.busy.clone();
-        let (client, url) = match client_for(&loaded.topology, node, &self.credentials)
-            .with_context(|| format!("fence: {node}"))
-        {
-            Ok(c) => c,
-            Err(e) => {
-                busy.store(false, Ordering::Release);
-                return Err(e);
-            }
+        let (client, url) = client_for(&loaded.topology, node, &self.credentials)
+            .with_context(|| format!("fence: {node}"))?;
+        let job = FenceRun {
+            node: node.to_string(),
+            lock: self.locks.of(node),
+            epoch,
+            refuse_ppp,
+            again,
+            client,
+            url,
         };
-        let node = node.to_string();
-        let (lock, decided) = (self.locks.of(&node), self.decided.clone());
+        let Some(job) = self.queue.offer(job) else {
+            return Ok(()); // runs when the running fence ends
+        };
+        let (queue, decided) = (self.queue.clone(), self.decided.clone());
         std::thread::spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
+            let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    busy.store(false, Ordering::Release);
-                    return tracing::error!(node, error = %e, "fence: no runtime");
+                .build();
+            let mut next = Some(job);
+            while let Some(job) = next {
+                match &runtime {
+                    Ok(runtime) => job.run(runtime, &decided),
+                    Err(e) => tracing::error!(node = job.node, error = %e, "fence: no runtime"),
                 }
-            };
-            let fence = async {
-                let peers = client
-                    .disable_fabric_peers()
-                    .await
-                    .map_err(|e| format!("disabling WireGuard peers: {e}"))?;
-                let ppp = if refuse_ppp {
-                    client
-                        .refuse_fabric_ppp()
-                        .await
-                        .map_err(|e| format!("refusing SSTP clients: {e}"))?
-                } else {
-                    Default::default()
-                };
-                Ok::<_, String>((peers, ppp))
-            };
-            let outcome = runtime.block_on(while_epoch(&lock, &decided, epoch, fence));
-            busy.store(false, Ordering::Release);
-            match outcome {
-                None => {
-                    tracing::info!(node, epoch, "fence not written: the layout moved on");
-                }
-                Some(Ok((peers, (secrets, sessions)))) => {
-                    let changed = !(peers.is_empty() && secrets.is_empty() && sessions.is_empty());
-                    if !again || changed {
-                        tracing::warn!(
-                            node,
-                            url,
-                            disabled = peers.len(),
-                            ppp_secrets_disabled = secrets.len(),
-                            sstp_sessions_ended = sessions.len(),
-                            again,
-                            "fenced: fabric-owned peers disabled"
-                        );
-                    }
-                }
-                Some(Err(e)) if again => {
-                    tracing::debug!(node, url, error = %e, "keeping the fence: hub not reachable");
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(node, url, error = %e, "fence not possible (hub unreachable?); spokes follow the new epoch anyway, the fence is retried with every reconcile");
-                }
+                next = queue.finished();
             }
         });
         Ok(())
+    }
+}
+
+/// One fence: what to write to which hub, for which epoch.
+struct FenceRun {
+    node: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    epoch: u64,
+    refuse_ppp: bool,
+    /// A keep-fenced repeat: an unchanged hub is not logged.
+    again: bool,
+    client: crate::routeros_rest::RestClient,
+    url: String,
+}
+
+impl FenceJob for FenceRun {
+    fn epoch(&self) -> u64 {
+        self.epoch
+    }
+    fn again(&self) -> bool {
+        self.again
+    }
+    fn first(&mut self) {
+        self.again = false;
+    }
+}
+
+impl FenceRun {
+    /// Writes the fence under the hub's lock unless a later epoch was decided; logs the outcome.
+    fn run(self, runtime: &tokio::runtime::Runtime, decided: &AtomicU64) {
+        let FenceRun {
+            node,
+            lock,
+            epoch,
+            refuse_ppp,
+            again,
+            client,
+            url,
+        } = self;
+        let fence = async {
+            let peers = client
+                .disable_fabric_peers()
+                .await
+                .map_err(|e| format!("disabling WireGuard peers: {e}"))?;
+            let ppp = if refuse_ppp {
+                client
+                    .refuse_fabric_ppp()
+                    .await
+                    .map_err(|e| format!("refusing SSTP clients: {e}"))?
+            } else {
+                Default::default()
+            };
+            Ok::<_, String>((peers, ppp))
+        };
+        match runtime.block_on(while_epoch(&lock, decided, epoch, fence)) {
+            None => {
+                tracing::info!(node, epoch, "fence not written: the layout moved on");
+            }
+            Some(Ok((peers, (secrets, sessions)))) => {
+                let changed = !(peers.is_empty() && secrets.is_empty() && sessions.is_empty());
+                if !again || changed {
+                    tracing::warn!(
+                        node,
+                        url,
+                        disabled = peers.len(),
+                        ppp_secrets_disabled = secrets.len(),
+                        sstp_sessions_ended = sessions.len(),
+                        again,
+                        "fenced: fabric-owned peers disabled"
+                    );
+                }
+            }
+            Some(Err(e)) if again => {
+                tracing::debug!(node, url, error = %e, "keeping the fence: hub not reachable");
+            }
+            Some(Err(e)) => {
+                tracing::warn!(node, url, error = %e, "fence not possible (hub unreachable?); spokes follow the new epoch anyway, the fence is retried with every reconcile");
+            }
+        }
     }
 }
 
