@@ -163,6 +163,13 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
             ("wg0:peer=nuc".into(), "add"),
             ("wg0:route=10.33.33.0/24".into(), "add"),
             ("wg0:route=10.42.60.0/24".into(), "add"),
+            // Every client site (PPP address, LAN), before any secret.
+            ("isolation".into(), "add"),
+            ("isolation".into(), "add"),
+            ("isolation".into(), "add"),
+            ("isolation".into(), "add"),
+            ("isolation".into(), "add"),
+            ("isolation".into(), "add"),
             ("sstp".into(), "add"),
         ],
         "{:?}",
@@ -173,7 +180,7 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
     let out = push(&r.client, &d, false).await.unwrap();
     eprintln!("push of {} operations: {:?}", out.done, start_t.elapsed());
     assert_eq!(
-        out.done, 7,
+        out.done, 13,
         "the address only has an older generation: left"
     );
     assert!(out.diff.conflicts.is_empty());
@@ -501,9 +508,13 @@ fn hub_push_cli_prints_operations_and_never_the_key() {
         "{dry}"
     );
     assert!(dry.contains(" password=*** "), "{dry}");
-    assert!(dry.contains("dry run: 11 operation(s) for chr02"), "{dry}");
+    assert!(
+        dry.contains("add /ip/firewall/address-list (isolation) address=\"192.168.60.0/24\""),
+        "{dry}"
+    );
+    assert!(dry.contains("dry run: 17 operation(s) for chr02"), "{dry}");
     let done = push(&[]);
-    assert!(done.contains("chr02: 11 operation(s) applied"), "{done}");
+    assert!(done.contains("chr02: 17 operation(s) applied"), "{done}");
     let marks = std::fs::read_to_string(state.join("hub-push/chr02.passwords")).unwrap();
     assert!(
         marks.contains("\"client-b\"") && !marks.contains(sstp_pw),

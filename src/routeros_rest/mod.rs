@@ -45,10 +45,13 @@ pub enum Menu {
     PppProfile,
     /// `/ppp/secret`: one per SSTP client router (its password is never read back or shown).
     PppSecret,
+    /// `/ip/firewall/address-list`: the client-site list the hub's forward rule keeps apart
+    /// (only `fabric-client-sites` is read or written).
+    AddressList,
 }
 
 impl Menu {
-    pub const ALL: [Menu; 8] = [
+    pub const ALL: [Menu; 9] = [
         Menu::Wireguard,
         Menu::WireguardPeers,
         Menu::IpAddress,
@@ -57,6 +60,7 @@ impl Menu {
         Menu::PppActive,
         Menu::PppProfile,
         Menu::PppSecret,
+        Menu::AddressList,
     ];
 
     /// Menus that only report (no add/set/remove through fabric).
@@ -75,6 +79,7 @@ impl Menu {
             Menu::PppActive => "ppp/active",
             Menu::PppProfile => "ppp/profile",
             Menu::PppSecret => "ppp/secret",
+            Menu::AddressList => "ip/firewall/address-list",
         }
     }
 

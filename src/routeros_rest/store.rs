@@ -105,6 +105,7 @@ fn writable(menu: Menu) -> &'static [&'static str] {
             "comment",
             "disabled",
         ],
+        Menu::AddressList => &["list", "address", "comment", "disabled"],
         Menu::SystemResource | Menu::PppActive => &[],
     }
 }
@@ -122,6 +123,7 @@ fn required(menu: Menu) -> &'static [&'static str] {
         Menu::IpAddress => &["address", "interface"],
         Menu::IpRoute => &["dst-address", "gateway"],
         Menu::PppProfile | Menu::PppSecret => &["name"],
+        Menu::AddressList => &["list", "address"],
         Menu::SystemResource | Menu::PppActive => &[],
     }
 }
@@ -237,6 +239,8 @@ impl Store {
             Menu::IpAddress => &["address", "interface"],
             Menu::IpRoute => &["dst-address", "gateway", "comment"],
             Menu::PppProfile | Menu::PppSecret => &["name"],
+            // RouterOS: "already have such entry".
+            Menu::AddressList => &["list", "address"],
             Menu::SystemResource | Menu::PppActive => return false,
         };
         self.list(menu, &[]).iter().any(|o| {
@@ -370,7 +374,8 @@ fn effects(menu: Menu, old: Option<&Record>, new: Option<&Record>) -> Vec<Effect
         | Menu::SystemResource
         | Menu::PppActive
         | Menu::PppProfile
-        | Menu::PppSecret => {}
+        | Menu::PppSecret
+        | Menu::AddressList => {}
     }
     out
 }

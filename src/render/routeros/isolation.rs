@@ -4,9 +4,10 @@
 //! client site that did not come in on one of those — another site's tunnel (client A routing
 //! into client B's LAN, or spoofing a fabric source to reach B's management accepts) or the
 //! WAN (also a WAN port forward or masqueraded traffic towards a site through the hub).
-//! Only the `.rsc` writes these (like the input rules): a client added later by a hub push
-//! is reachable from other sites until the next import, and a plane added to the hub by a
-//! push is not in `fabric-wg` until then — its traffic to client sites is dropped.
+//! The `.rsc` writes all of it; a hub push keeps the address list (so a client added by a
+//! push is kept apart at once) but not the rule or the interface list: a plane added to the
+//! hub by a push is not in `fabric-wg` until the next import — its traffic to client sites
+//! is dropped.
 
 use super::script::Script;
 use crate::plan::{NodePlan, SstpServerPlan};
@@ -37,25 +38,31 @@ pub fn lists(s: &mut Script, node: &NodePlan, sstp: &SstpServerPlan) {
         );
     }
     let sites = format!("\"{CLIENT_SITES}\"");
-    for c in &sstp.secrets {
-        // RouterOS shows a /32 as a bare address: written so, `find` matches it on re-import.
-        let entries =
+    for address in client_sites(sstp) {
+        s.ensure(
+            "/ip firewall address-list",
+            &format!("list={sites} and address={address}"),
+            &format!("list={sites} address={address} comment={tag}"),
+            &format!("comment={tag}"),
+        );
+    }
+}
+
+/// The entries of [`CLIENT_SITES`]: every client's PPP address and LANs, as RouterOS shows
+/// them (a /32 as a bare address, so a lookup by address finds it again).
+pub fn client_sites(sstp: &SstpServerPlan) -> Vec<String> {
+    sstp.secrets
+        .iter()
+        .flat_map(|c| {
             std::iter::once(c.remote_address.to_string()).chain(c.routes.iter().map(|n| {
                 if n.prefix_len() == 32 {
                     n.addr().to_string()
                 } else {
                     n.to_string()
                 }
-            }));
-        for address in entries {
-            s.ensure(
-                "/ip firewall address-list",
-                &format!("list={sites} and address={address}"),
-                &format!("list={sites} address={address} comment={tag}"),
-                &format!("comment={tag}"),
-            );
-        }
-    }
+            }))
+        })
+        .collect()
 }
 
 /// The forward rule (its arguments; the firewall places it with fabric's other rules).

@@ -131,7 +131,7 @@ pub fn diff_remembering(
     let mut blocked: BTreeSet<String> = BTreeSet::new();
     let (mut iface_ops, mut addr_ops, mut peer_sets, mut peer_adds, mut route_ops) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut profile_ops, mut secret_ops) = (Vec::new(), Vec::new());
+    let (mut profile_ops, mut secret_ops, mut site_ops) = (Vec::new(), Vec::new(), Vec::new());
     for o in &desired.objects {
         let field = |r: &Record, k: &str| r.get(k).cloned().unwrap_or_default();
         let want = |k: &str| field(&o.record, k);
@@ -153,6 +153,12 @@ pub fn diff_remembering(
                 .filter(|r| {
                     field(r, "interface") == want("interface")
                         && field(r, "address") == want("address")
+                })
+                .collect(),
+            Menu::AddressList => table(o.menu)
+                .iter()
+                .filter(|r| {
+                    field(r, "list") == want("list") && field(r, "address") == want("address")
                 })
                 .collect(),
             Menu::WireguardPeers => {
@@ -177,7 +183,7 @@ pub fn diff_remembering(
         let interface = match o.menu {
             Menu::Wireguard => want("name"),
             Menu::IpRoute => want("gateway"),
-            Menu::PppProfile | Menu::PppSecret => String::new(),
+            Menu::PppProfile | Menu::PppSecret | Menu::AddressList => String::new(),
             _ => want("interface"),
         };
         if o.menu != Menu::Wireguard && !interface.is_empty() && blocked.contains(&interface) {
@@ -219,6 +225,8 @@ pub fn diff_remembering(
                     body,
                 })
             }
+            // The operator's own entry for the site already puts it in the list.
+            (None, Some(_)) if o.menu == Menu::AddressList => None,
             (None, Some(foreign)) => {
                 d.conflicts.push(format!(
                     "/{} {}: an object fabric does not own ({}, comment {:?}) is in the way; left alone",
@@ -272,6 +280,7 @@ pub fn diff_remembering(
                 (Menu::IpRoute, _) => route_ops.push(op),
                 (Menu::PppProfile, _) => profile_ops.push(op),
                 (Menu::PppSecret, _) => secret_ops.push(op),
+                (Menu::AddressList, _) => site_ops.push(op),
                 (_, OpKind::Add) => peer_adds.push(op),
                 _ => peer_sets.push(op),
             }
@@ -291,16 +300,19 @@ pub fn diff_remembering(
     };
     // Dependents go first and come back last: a removed peer frees its key and addresses
     // before a new one takes them; a secret needs its profile; an interface or a profile
-    // goes only once nothing of ours is on it.
+    // goes only once nothing of ours is on it. A client site is listed before its secret
+    // lets the client connect, and unlisted only after its secret is gone.
     d.ops.extend(removals(Menu::IpRoute));
     d.ops.extend(removals(Menu::WireguardPeers));
     d.ops.extend(removals(Menu::PppSecret));
+    d.ops.extend(removals(Menu::AddressList));
     d.ops.extend(removals(Menu::IpAddress));
     d.ops.extend(iface_ops);
     d.ops.extend(addr_ops);
     d.ops.extend(peer_sets);
     d.ops.extend(peer_adds);
     d.ops.extend(route_ops);
+    d.ops.extend(site_ops);
     d.ops.extend(profile_ops);
     d.ops.extend(secret_ops);
     d.ops.extend(removals(Menu::PppProfile));

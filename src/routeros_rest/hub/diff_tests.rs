@@ -230,6 +230,27 @@ fn which_objects_chr02_should_hold_in_the_primary_layout() {
         .iter()
         .map(|o| (o.menu, o.what.as_str()))
         .collect();
+    let sstp = plan.nodes[&"chr02".parse().unwrap()]
+        .sstp_server
+        .as_ref()
+        .unwrap();
+    let sites = crate::render::routeros::client_sites(sstp);
+    assert_eq!(sites.len(), 6, "three PPP addresses and three LANs");
+    let (whats, listed) = whats.split_at(whats.len() - sites.len());
+    assert!(
+        listed
+            .iter()
+            .all(|w| *w == (Menu::AddressList, "isolation"))
+    );
+    let listed: Vec<_> = d.objects[whats.len()..]
+        .iter()
+        .map(|o| (o.record["list"].as_str(), o.record["address"].as_str()))
+        .collect();
+    let want: Vec<_> = sites
+        .iter()
+        .map(|a| ("fabric-client-sites", a.as_str()))
+        .collect();
+    assert_eq!(listed, want, "every client site, as the .rsc lists them");
     assert_eq!(
         whats,
         [
@@ -281,8 +302,14 @@ fn empty_hub_gets_everything_in_dependency_order_and_a_key_warning() {
     assert_eq!(order[1], (Menu::IpAddress, "wg0"));
     assert!(order[2..5].iter().all(|(m, _)| *m == Menu::WireguardPeers));
     assert!(order[5..7].iter().all(|(m, _)| *m == Menu::IpRoute));
+    assert!(
+        order[7..13]
+            .iter()
+            .all(|w| *w == (Menu::AddressList, "isolation")),
+        "client sites are listed before any secret: {order:?}"
+    );
     assert_eq!(
-        order[7..],
+        order[13..],
         [(Menu::PppProfile, "sstp")],
         "secrets without a password held are not added"
     );
@@ -359,7 +386,7 @@ fn conflicts_with_foreign_objects_are_reported_and_left_alone() {
         ])],
     );
     let got = diff(&d, &live);
-    let ppp = |m: Menu| matches!(m, Menu::PppProfile | Menu::PppSecret);
+    let ppp = |m: Menu| matches!(m, Menu::PppProfile | Menu::PppSecret | Menu::AddressList);
     assert!(got.ops.iter().all(|o| ppp(o.menu)), "{:?}", got.ops);
     assert_eq!(
         got.conflicts.len(),
@@ -398,4 +425,88 @@ fn routeros_durations() {
     ] {
         assert_eq!(seconds_for_test(text), secs, "{text}");
     }
+}
+
+#[test]
+fn a_client_added_by_a_push_is_kept_apart_before_it_can_connect() {
+    let (_, plan) = chr02(None);
+    let mut secrets = Secrets::default();
+    let sstp = plan.nodes[&"chr02".parse().unwrap()]
+        .sstp_server
+        .as_ref()
+        .unwrap();
+    for c in &sstp.secrets {
+        secrets
+            .passwords
+            .insert(c.client.clone(), crate::model::Secret::new("pw"));
+    }
+    let node = &plan.nodes[&"chr02".parse().unwrap()];
+    let full = desired(node, &secrets);
+    // The hub holds everything but the last client: its secret and its sites.
+    let last = sstp.secrets.last().unwrap();
+    let last_sites: Vec<String> = std::iter::once(last.remote_address.to_string())
+        .chain(last.routes.iter().map(ToString::to_string))
+        .collect();
+    // The hub shows the passwords: none is sent again.
+    let in_sync = |d: &Desired| {
+        let mut live = in_sync(d);
+        for r in live.get_mut(&Menu::PppSecret).unwrap() {
+            r.insert("password".into(), "pw".into());
+        }
+        live
+    };
+    let mut live = in_sync(&full);
+    live.get_mut(&Menu::PppSecret)
+        .unwrap()
+        .retain(|r| r["name"] != last.user);
+    live.get_mut(&Menu::AddressList)
+        .unwrap()
+        .retain(|r| !last_sites.contains(&r["address"]));
+    let got = diff(&full, &live);
+    let order: Vec<_> = got.ops.iter().map(|o| (o.menu, &o.kind)).collect();
+    assert_eq!(
+        order,
+        [
+            (Menu::AddressList, &OpKind::Add),
+            (Menu::AddressList, &OpKind::Add),
+            (Menu::PppSecret, &OpKind::Add),
+        ],
+        "{:?}",
+        got.ops
+    );
+    let added: Vec<_> = got.ops[..2].iter().map(|o| &o.body["address"]).collect();
+    assert_eq!(added, last_sites.iter().collect::<Vec<_>>());
+    // Removed from the topology: unlisted only after its secret is gone.
+    let without = in_sync(&full);
+    let mut fewer = full.clone();
+    fewer.objects.retain(|o| {
+        !(o.record.get("name") == Some(&last.user)
+            || o.record
+                .get("address")
+                .is_some_and(|a| last_sites.contains(a)))
+    });
+    let got = diff(&fewer, &without);
+    let order: Vec<_> = got.ops.iter().map(|o| o.menu).collect();
+    assert_eq!(
+        order,
+        [Menu::PppSecret, Menu::AddressList, Menu::AddressList],
+        "{:?}",
+        got.ops
+    );
+    assert!(
+        got.ops
+            .iter()
+            .all(|o| matches!(o.kind, OpKind::Remove { .. }))
+    );
+    // The operator's own entry for a site is enough: no conflict, nothing written.
+    let mut live = in_sync(&full);
+    let entry = live
+        .get_mut(&Menu::AddressList)
+        .unwrap()
+        .first_mut()
+        .unwrap();
+    entry.insert("comment".into(), "ours, by hand".into());
+    let got = diff(&full, &live);
+    assert!(got.conflicts.is_empty(), "{:?}", got.conflicts);
+    assert!(got.ops.is_empty(), "{:?}", got.ops);
 }

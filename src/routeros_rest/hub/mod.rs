@@ -6,12 +6,15 @@
 //!   `/interface/wireguard` per plane, its `/ip/address`, one peer per plan peer and, like the
 //!   `.rsc`, one `/ip/route` (gateway = the interface) per route of the plan (peer prefixes
 //!   outside the plane's subnet, each on one of the hub's links); on an SSTP hub the `/ppp/profile` and one `/ppp/secret` per client router
-//!   ([`ppp`]) — tagged like the `.rsc` (`fabric:g<GEN>:<what>`, GEN a hash of the content).
+//!   ([`ppp`]) and one `/ip/firewall/address-list` entry per client site (list
+//!   `fabric-client-sites`, which the `.rsc`'s forward rule keeps apart) — tagged like the
+//!   `.rsc` (`fabric:g<GEN>:<what>`, GEN a hash of the content).
 //! - [`diff`] (pure): desired vs the records read with `GET` → ordered [`Op`]s. Only objects
 //!   whose comment starts with `fabric:` are ours; others are never changed (a clash with one
 //!   is reported as a conflict). Ours that are not desired are removed; ours that are
 //!   disabled (a fenced hub) are enabled again.
-//! - [`push`] (shell): reads the six menus, diffs, runs the operations in order.
+//! - [`push`] (shell): reads the seven menus (of the address lists only
+//!   `fabric-client-sites`), diffs, runs the operations in order.
 //!
 //! Private keys follow the `.rsc` rule: a hub's key is written only when fabric manages it
 //! (`key_held_by_node` false) *and* the pusher holds it — and over REST only when the hub's
@@ -38,6 +41,7 @@ use std::fmt;
 use super::{Menu, Record};
 use crate::model::{PrivateKey, Secret};
 use crate::plan::NodePlan;
+use crate::render::routeros::{CLIENT_SITES, client_sites};
 use crate::render::{Secrets, join_nets};
 
 /// One object fabric wants on the hub.
@@ -73,7 +77,7 @@ impl fmt::Debug for Object {
 }
 
 /// Everything fabric wants on one hub, in dependency order (interfaces, addresses, peers,
-/// routes, PPP profile, PPP secrets).
+/// routes, PPP profile, PPP secrets, client-site list entries).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     /// `fabric:g<generation>:` prefixes the comments of objects this push writes.
@@ -190,6 +194,18 @@ pub fn desired(node: &NodePlan, secrets: &Secrets) -> Desired {
     }
     if let Some(sstp) = &node.sstp_server {
         objects.extend(ppp::objects(sstp, secrets));
+        // The client sites the `.rsc`'s forward rule keeps apart, labelled like its entries.
+        for address in client_sites(sstp) {
+            objects.push(plain(
+                Menu::AddressList,
+                "isolation",
+                rec(&[
+                    ("list", CLIENT_SITES),
+                    ("address", &address),
+                    ("disabled", "false"),
+                ]),
+            ));
+        }
     }
     let mut d = Desired {
         generation: String::new(),

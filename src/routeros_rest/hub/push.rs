@@ -1,10 +1,11 @@
-//! The shell of a hub push: `GET` the six menus, [`diff`](super::diff), run the operations
+//! The shell of a hub push: `GET` the seven menus (the address list filtered to fabric's), [`diff`](super::diff), run the operations
 //! in order with the [`RestClient`]. Stops at the first failed operation (the next push
 //! starts again from what is live).
 
 use std::collections::BTreeMap;
 
 use super::{Desired, Diff, OpKind, diff_remembering};
+use crate::render::routeros::CLIENT_SITES;
 use crate::routeros_rest::{Menu, Record, RestClient, RestError};
 
 /// What a push did (or, with `dry_run`, would do).
@@ -28,6 +29,11 @@ pub async fn read_live(client: &RestClient) -> Result<BTreeMap<Menu, Vec<Record>
     ] {
         live.insert(menu, client.list(menu, &[]).await?);
     }
+    // Only fabric's list: a hub may hold large dynamic lists (blocklists, DNS-filled).
+    let sites = client
+        .list(Menu::AddressList, &[("list", CLIENT_SITES)])
+        .await?;
+    live.insert(Menu::AddressList, sites);
     Ok(live)
 }
 
