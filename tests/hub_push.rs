@@ -564,3 +564,81 @@ async fn a_hub_that_must_refuse_its_clients_gets_secrets_disabled_and_their_sess
         "only the refused fabric client's session, not the operator's"
     );
 }
+
+#[tokio::test]
+async fn a_client_removed_from_the_topology_is_disconnected_before_its_site_is_unlisted() {
+    // CHR01 serves the client routers in primary; client-b is then removed from the topology.
+    let d = desired_of("chr01", "primary", &passwords());
+    let sessions = sstp_sessions(&[
+        ("*1", "client-b", "10.0.13.13"),
+        ("*2", "client-a-hq", "10.0.13.11"),
+    ]);
+    let r = start(Store::default(), sessions).await;
+    push(&r.client, &d, false).await.unwrap();
+    let listed = client_sites(&r.client).await;
+    assert!(
+        listed.contains(&"192.168.60.0/24".to_string()),
+        "{listed:?}"
+    );
+    assert!(
+        r.standin
+            .effects()
+            .iter()
+            .all(|e| !matches!(e, Effect::SessionDrop { .. }))
+    );
+
+    let mut without = d.clone();
+    without.objects.retain(|o| {
+        o.record.get("name").map(String::as_str) != Some("client-b")
+            && !matches!(
+                o.record.get("address").map(String::as_str),
+                Some("10.0.13.13" | "192.168.60.0/24")
+            )
+    });
+    let outcome = push(&r.client, &without, false).await.unwrap();
+    // (The other secrets get their passwords again: `push` remembers no marks.)
+    let removals: Vec<Menu> = outcome
+        .diff
+        .ops
+        .iter()
+        .filter(|o| matches!(o.kind, OpKind::Remove { .. }))
+        .map(|o| o.menu)
+        .collect();
+    assert_eq!(
+        removals,
+        [Menu::PppSecret, Menu::AddressList, Menu::AddressList],
+        "{:?}",
+        outcome.diff.ops
+    );
+    let dropped: Vec<Effect> = r
+        .standin
+        .effects()
+        .into_iter()
+        .filter(|e| matches!(e, Effect::SessionDrop { .. }))
+        .collect();
+    assert_eq!(
+        dropped,
+        [Effect::SessionDrop {
+            interface: "sstp".into(),
+            address: "10.0.13.13".into()
+        }],
+        "the removed client's session ends (RouterOS keeps it when the secret goes); others stay"
+    );
+    let listed = client_sites(&r.client).await;
+    assert!(
+        !listed
+            .iter()
+            .any(|a| a == "10.0.13.13" || a == "192.168.60.0/24"),
+        "{listed:?}"
+    );
+    assert_eq!(listed.len(), 4, "the other clients' sites stay: {listed:?}");
+}
+
+/// The addresses in the hub's `fabric-client-sites` list.
+async fn client_sites(client: &RestClient) -> Vec<String> {
+    let list = client
+        .list(Menu::AddressList, &[("list", "fabric-client-sites")])
+        .await
+        .unwrap();
+    list.into_iter().map(|e| e["address"].clone()).collect()
+}

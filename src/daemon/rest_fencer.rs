@@ -95,19 +95,37 @@ impl RestFencer {
             return Ok(()); // runs when the running fence ends
         };
         let (queue, decided) = (self.queue.clone(), self.decided.clone());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            let mut next = Some(job);
-            while let Some(job) = next {
-                match &runtime {
-                    Ok(runtime) => job.run(runtime, &decided),
-                    Err(e) => tracing::error!(node = job.node, error = %e, "fence: no runtime"),
+        let worker = {
+            let queue = queue.clone();
+            move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                let mut next = Some(job);
+                while let Some(job) = next {
+                    let node = job.node.clone();
+                    match &runtime {
+                        // A panic ends this fence only: the queue goes on (or stops running).
+                        Ok(runtime) => {
+                            let run = std::panic::AssertUnwindSafe(|| job.run(runtime, &decided));
+                            if std::panic::catch_unwind(run).is_err() {
+                                tracing::error!(node, "fence: panicked");
+                            }
+                        }
+                        Err(e) => tracing::error!(node, error = %e, "fence: no runtime"),
+                    }
+                    next = queue.finished();
                 }
-                next = queue.finished();
             }
-        });
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("fence".into())
+            .spawn(worker)
+        {
+            // Nothing runs: the next fence or keep-fenced round starts afresh.
+            while queue.finished().is_some() {}
+            return Err(e).context(format!("fence: {node}: no thread"));
+        }
         Ok(())
     }
 }

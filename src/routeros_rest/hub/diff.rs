@@ -2,7 +2,9 @@
 //! make the hub match (pure). Identity: an interface by `name`; an address by
 //! (`interface`, `address`); a peer by (`interface`, `name`), else (`interface`,
 //! `public-key`); a route by `dst-address` (among ours only: RouterOS keeps several routes to
-//! one destination, so a foreign one is never in the way); a PPP profile or secret by `name`.
+//! one destination, so a foreign one is never in the way); a PPP profile or secret by `name`;
+//! a client-site list entry by (`list`, `address`) — a hand-made one, enabled and not
+//! dynamic, is enough and not a conflict.
 //! Values are compared the way RouterOS prints them ([`values`](super::values)). A secret's
 //! password follows the rule in [`ppp`](super::ppp).
 
@@ -225,8 +227,16 @@ pub fn diff_remembering(
                     body,
                 })
             }
-            // The operator's own entry for the site already puts it in the list.
-            (None, Some(_)) if o.menu == Menu::AddressList => None,
+            // The operator's own entry for the site already puts it in the list — if it is
+            // enabled and stays (not a dynamic entry that times out).
+            (None, Some(r))
+                if o.menu == Menu::AddressList
+                    && !["disabled", "dynamic"]
+                        .iter()
+                        .any(|k| field(r, k) == "true") =>
+            {
+                None
+            }
             (None, Some(foreign)) => {
                 d.conflicts.push(format!(
                     "/{} {}: an object fabric does not own ({}, comment {:?}) is in the way; left alone",
@@ -301,11 +311,10 @@ pub fn diff_remembering(
     // Dependents go first and come back last: a removed peer frees its key and addresses
     // before a new one takes them; a secret needs its profile; an interface or a profile
     // goes only once nothing of ours is on it. A client site is listed before its secret
-    // lets the client connect, and unlisted only after its secret is gone.
+    // lets the client connect, and unlisted only once its secret is gone or routes elsewhere.
     d.ops.extend(removals(Menu::IpRoute));
     d.ops.extend(removals(Menu::WireguardPeers));
     d.ops.extend(removals(Menu::PppSecret));
-    d.ops.extend(removals(Menu::AddressList));
     d.ops.extend(removals(Menu::IpAddress));
     d.ops.extend(iface_ops);
     d.ops.extend(addr_ops);
@@ -315,6 +324,7 @@ pub fn diff_remembering(
     d.ops.extend(site_ops);
     d.ops.extend(profile_ops);
     d.ops.extend(secret_ops);
+    d.ops.extend(removals(Menu::AddressList));
     d.ops.extend(removals(Menu::PppProfile));
     d.ops.extend(removals(Menu::Wireguard));
     d

@@ -509,4 +509,21 @@ fn a_client_added_by_a_push_is_kept_apart_before_it_can_connect() {
     let got = diff(&full, &live);
     assert!(got.conflicts.is_empty(), "{:?}", got.conflicts);
     assert!(got.ops.is_empty(), "{:?}", got.ops);
+    // …but not a disabled one, nor a dynamic one that times out: a conflict to look at.
+    for (k, v) in [("disabled", "true"), ("dynamic", "true")] {
+        let mut live = live.clone();
+        let entry = live
+            .get_mut(&Menu::AddressList)
+            .unwrap()
+            .first_mut()
+            .unwrap();
+        entry.insert(k.into(), v.into());
+        let got = diff(&full, &live);
+        assert_eq!(got.conflicts.len(), 1, "{k}: {:?}", got.conflicts);
+        assert!(
+            got.conflicts[0].contains("address-list"),
+            "{:?}",
+            got.conflicts
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //! in order with the [`RestClient`]. Stops at the first failed operation (the next push
 //! starts again from what is live).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Desired, Diff, OpKind, diff_remembering};
 use crate::render::routeros::CLIENT_SITES;
@@ -73,8 +73,17 @@ pub async fn push_remembering(
     if dry_run {
         return Ok(Outcome { diff: d, done: 0 });
     }
+    // RouterOS keeps a session up when its secret is removed: the removed clients' sessions
+    // end before their sites leave the client-site list (or after the last operation).
+    let mut removed = removed_users(&d, &live);
     let mut done = 0;
     for op in &d.ops {
+        if !removed.is_empty()
+            && op.menu == Menu::AddressList
+            && matches!(op.kind, OpKind::Remove { .. })
+        {
+            end_sessions(client, &std::mem::take(&mut removed), "removed", done).await?;
+        }
         let r = match &op.kind {
             OpKind::Add => client.add(op.menu, &op.body).await.map(|_| ()),
             OpKind::Set { id } => client.set(op.menu, id, &op.body).await.map(|_| ()),
@@ -89,9 +98,10 @@ pub async fn push_remembering(
         }
         done += 1;
     }
+    end_sessions(client, &removed, "removed", done).await?;
     // A disabled secret does not end a session that is up: a hub that must refuse its
     // client routers (one they prefer over the layout's SSTP hub) ends theirs.
-    let refused: std::collections::BTreeSet<String> = desired
+    let refused: BTreeSet<String> = desired
         .objects
         .iter()
         .filter(|o| {
@@ -99,15 +109,43 @@ pub async fn push_remembering(
         })
         .filter_map(|o| o.record.get("name").cloned())
         .collect();
-    if !refused.is_empty() {
-        client
-            .end_sstp_sessions(&refused)
-            .await
-            .map_err(|error| PushError {
-                op: Some("end the refused clients' SSTP sessions".into()),
-                done,
-                error,
-            })?;
-    }
+    end_sessions(client, &refused, "refused", done).await?;
     Ok(Outcome { diff: d, done })
+}
+
+/// The PPP users whose secrets the diff removes.
+fn removed_users(d: &Diff, live: &BTreeMap<Menu, Vec<Record>>) -> BTreeSet<String> {
+    let secrets = live.get(&Menu::PppSecret).map_or(&[][..], Vec::as_slice);
+    d.ops
+        .iter()
+        .filter(|op| op.menu == Menu::PppSecret)
+        .filter_map(|op| match &op.kind {
+            OpKind::Remove { id } => secrets
+                .iter()
+                .find(|r| r.get(".id") == Some(id))
+                .and_then(|r| r.get("name").cloned()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Ends the SSTP sessions of `users` (none: nothing to do).
+async fn end_sessions(
+    client: &RestClient,
+    users: &BTreeSet<String>,
+    which: &str,
+    done: usize,
+) -> Result<(), PushError> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    client
+        .end_sstp_sessions(users)
+        .await
+        .map(|_| ())
+        .map_err(|error| PushError {
+            op: Some(format!("end the {which} clients' SSTP sessions")),
+            done,
+            error,
+        })
 }
