@@ -549,14 +549,8 @@ async fn a_hub_that_must_refuse_its_clients_gets_secrets_disabled_and_their_sess
         secrets.iter().all(|s| s["disabled"] == "true"),
         "{secrets:?}"
     );
-    let dropped: Vec<Effect> = r
-        .standin
-        .effects()
-        .into_iter()
-        .filter(|e| matches!(e, Effect::SessionDrop { .. }))
-        .collect();
     assert_eq!(
-        dropped,
+        session_drops(&r),
         [Effect::SessionDrop {
             interface: "sstp".into(),
             address: "10.0.13.11".into()
@@ -580,12 +574,7 @@ async fn a_client_removed_from_the_topology_is_disconnected_before_its_site_is_u
         listed.contains(&"192.168.60.0/24".to_string()),
         "{listed:?}"
     );
-    assert!(
-        r.standin
-            .effects()
-            .iter()
-            .all(|e| !matches!(e, Effect::SessionDrop { .. }))
-    );
+    assert!(session_drops(&r).is_empty());
 
     let mut without = d.clone();
     without.objects.retain(|o| {
@@ -610,14 +599,8 @@ async fn a_client_removed_from_the_topology_is_disconnected_before_its_site_is_u
         "{:?}",
         outcome.diff.ops
     );
-    let dropped: Vec<Effect> = r
-        .standin
-        .effects()
-        .into_iter()
-        .filter(|e| matches!(e, Effect::SessionDrop { .. }))
-        .collect();
     assert_eq!(
-        dropped,
+        session_drops(&r),
         [Effect::SessionDrop {
             interface: "sstp".into(),
             address: "10.0.13.13".into()
@@ -641,4 +624,13 @@ async fn client_sites(client: &RestClient) -> Vec<String> {
         .await
         .unwrap();
     list.into_iter().map(|e| e["address"].clone()).collect()
+}
+
+/// The SSTP sessions the stand-in was asked to end, in order.
+fn session_drops(r: &Router) -> Vec<Effect> {
+    r.standin
+        .effects()
+        .into_iter()
+        .filter(|e| matches!(e, Effect::SessionDrop { .. }))
+        .collect()
 }
