@@ -8,8 +8,8 @@
 //!
 //! Runs in the background — a dead hub's REST times out after seconds, and the failover must
 //! not wait for it; the outcome is logged. One fence at a time; the newest one asked for
-//! meanwhile runs when it ends ([`fence_queue`](super::fence_queue)). It writes under the hub's lock, shared with the
-//! hub push, and only while no later epoch has been decided
+//! meanwhile runs when it ends ([`fence_queue`](super::fence_queue)). It writes under the
+//! hub's lock, shared with the hub push, and only while no later epoch has been decided
 //! ([`hub_locks`](super::hub_locks)): a fence still on its way when the layout moves back
 //! never lands after the failback push. The periodic reconcile re-applies the fence while
 //! the layout stays ([`Fencer::keep_fenced`]): a hub that was unreachable at the failover, or
