@@ -559,8 +559,10 @@ async fn a_hub_that_must_refuse_its_clients_gets_secrets_disabled_and_their_sess
     );
 }
 
+// (That the session ends before the entries go is the push's order; the stand-in does not
+// record address-list changes as effects, so this checks that both happen.)
 #[tokio::test]
-async fn a_client_removed_from_the_topology_is_disconnected_before_its_site_is_unlisted() {
+async fn a_client_removed_from_the_topology_is_disconnected_and_its_site_unlisted() {
     // CHR01 serves the client routers in primary; client-b is then removed from the topology.
     let d = desired_of("chr01", "primary", &passwords());
     let sessions = sstp_sessions(&[

@@ -1,6 +1,6 @@
-//! The shell of a hub push: `GET` the seven menus (the address list filtered to fabric's), [`diff`](super::diff), run the operations
-//! in order with the [`RestClient`]. Stops at the first failed operation (the next push
-//! starts again from what is live).
+//! The shell of a hub push: `GET` the seven menus (the address list filtered to fabric's),
+//! [`diff`](super::diff), run the operations in order with the [`RestClient`]. Stops at the
+//! first failed operation (the next push starts again from what is live).
 
 use std::collections::{BTreeMap, BTreeSet};
 
