@@ -57,11 +57,11 @@ pub fn load(text: &str) -> Result<Topology, Vec<Diagnostic>> {
         .collect();
     diags.extend(inline_secrets(&doc.index));
 
-    let raw = deserialize(&doc.value, &doc.index, &mut diags);
-    // The value tree is not needed past here: freed before the model is built, whose
+    let raw = deserialize(doc.tape.root(), &doc.index, &mut diags);
+    // The tape is not needed past here: freed before the model is built, whose
     // allocations can then reuse its memory.
     let index = doc.index;
-    drop(doc.value);
+    drop(doc.tape);
     let Some(raw) = raw else {
         return Err(finish(diags, &index));
     };
@@ -98,10 +98,10 @@ fn inline_secrets(index: &PathIndex) -> Vec<Diagnostic> {
 /// The raw structs, reporting unknown fields and the first type error with its path.
 ///
 /// Path tracking copies every mapping key, so it runs only when the plain pass fails (a
-/// valid 1,000-node topology skips ~6,000 allocations); both passes read the same tree and
+/// valid 1,000-node topology skips ~6,000 allocations); both passes read the same tape and
 /// report the same unknown fields.
 fn deserialize(
-    value: &serde_json::Value,
+    value: yaml::At<'_, '_>,
     index: &PathIndex,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<RawTopology> {

@@ -20,8 +20,9 @@ fn block_nest(levels: usize) -> String {
 #[test]
 fn nesting_up_to_the_limit_is_read() {
     // The root mapping is the first level.
-    let doc = parse(&flow_nest(MAX_DEPTH - 1)).unwrap();
-    let mut v = &doc.value["a"];
+    let text = flow_nest(MAX_DEPTH - 1);
+    let value = parse(&text).unwrap().value();
+    let mut v = &value["a"];
     for _ in 0..MAX_DEPTH - 1 {
         v = &v[0];
     }
@@ -85,7 +86,7 @@ fn ordinary_alias_reuse_is_within_the_limits() {
         text.push_str(&format!("  n{i}: *base\n"));
     }
     let doc = parse(&text).unwrap();
-    assert_eq!(doc.value["nodes"]["n999"]["dns"][1], Value::from("b"));
+    assert_eq!(doc.value()["nodes"]["n999"]["dns"][1], Value::from("b"));
 }
 
 #[test]

@@ -1,18 +1,22 @@
-//! YAML front end: parses text into a JSON value tree plus an index from YAML paths
+//! YAML front end: parses text into a tape of nodes (borrowing the text) plus an index from YAML paths
 //! (`sstp.clients[1].lans[0]`) to source positions, so every later finding can name its line.
 //!
 //! Plain scalars are resolved with the YAML 1.2 core schema (null, bool, int, float, string);
 //! quoted scalars always stay strings. Duplicate mapping keys are reported, not silently merged.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 mod fast;
 mod index;
+mod tape;
 
 use index::{Entry, Seg};
 pub use index::{PathIndex, join_index, join_key};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
+use tape::Node;
+pub use tape::{At, Error as DeserializeError, Tape};
 
 /// A 1-based line and column in the source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,13 +44,20 @@ pub struct YamlProblem {
     pub hint: &'static str,
 }
 
-/// The parsed document: its value, where everything is, and structural problems
-/// (duplicate keys, non-string keys) that did not stop parsing.
+/// The parsed document: its nodes (borrowing text from the source), where everything is,
+/// and structural problems (duplicate keys, non-string keys) that did not stop parsing.
 #[derive(Debug)]
-pub struct Document {
-    pub value: Value,
+pub struct Document<'a> {
+    pub tape: Tape<'a>,
     pub index: PathIndex,
     pub problems: Vec<YamlProblem>,
+}
+
+impl Document<'_> {
+    /// The document as a JSON value (tests, the differential fuzz target).
+    pub fn value(&self) -> Value {
+        self.tape.to_value()
+    }
 }
 
 /// Collections may nest this deep (a topology needs fewer than 10 levels). The builder
@@ -64,17 +75,17 @@ pub const MAX_ALIAS_NODES: usize = 100_000;
 /// Text in the block-style subset topology files are written in takes the fast path
 /// ([`fast`]: the same events, ≈ 10× cheaper than saphyr's scanner); everything else, and
 /// every error, goes through saphyr.
-pub fn parse(text: &str) -> Result<Document, YamlProblem> {
+pub fn parse(text: &str) -> Result<Document<'_>, YamlProblem> {
     fast_parse(text).unwrap_or_else(|| saphyr_parse(text))
 }
 
 /// The fast path's document, or `None` where the text leaves its subset.
-fn fast_parse(text: &str) -> Option<Result<Document, YamlProblem>> {
+fn fast_parse(text: &str) -> Option<Result<Document<'_>, YamlProblem>> {
     if !fast::may_try(text) {
         return None;
     }
     let bail = std::cell::Cell::new(false);
-    let doc = build(fast::Events::new(text, &bail), PathIndex::sized_for(text));
+    let doc = build(fast::Events::new(text, &bail), text);
     (!bail.get()).then_some(doc)
 }
 
@@ -91,57 +102,75 @@ fn fingerprint(r: &Result<Document, YamlProblem>) -> String {
     match r {
         Ok(d) => format!(
             "{:?}\n{:?}\n{:?}\n{:?}",
-            d.value, d.problems, d.index.entries, d.index.key_text
+            d.value(),
+            d.problems,
+            d.index.entries,
+            d.index.key_text
         ),
         Err(e) => format!("error {e:?}"),
     }
 }
 
-fn saphyr_parse(text: &str) -> Result<Document, YamlProblem> {
-    build(Parser::new_from_str(text), PathIndex::sized_for(text))
+fn saphyr_parse(text: &str) -> Result<Document<'_>, YamlProblem> {
+    build(Parser::new_from_str(text), text)
 }
 
 fn build<'a, I: Iterator<Item = fast::Item<'a>>>(
     events: I,
-    index: PathIndex,
-) -> Result<Document, YamlProblem> {
+    text: &str,
+) -> Result<Document<'a>, YamlProblem> {
+    let index = PathIndex::sized_for(text);
+    // Every index entry is a node; every mapping key one more.
+    let tape = Tape::with_capacity(index.entries.capacity() * 2);
     let mut builder = Builder {
         events: events.peekable(),
         error: None,
         index,
+        tape,
         problems: Vec::new(),
         anchors: HashMap::new(),
         depth: 0,
         alias_nodes: 0,
     };
     builder.skip_to_document();
-    let value = if builder.at_node() {
-        builder.node(0, Seg::Root, None)
-    } else {
-        Value::Null
-    };
+    if builder.at_node() {
+        builder.node(0, Seg::Root, None);
+    }
     // The rest of the stream still has to be valid YAML.
     while builder.error.is_none() && builder.next().is_some() {}
     if let Some(e) = builder.error {
         return Err(e);
     }
     Ok(Document {
-        value,
+        tape: builder.tape,
         index: builder.index,
         problems: builder.problems,
     })
 }
 
-/// Builds the value tree straight from the event stream (no event buffer), recording
-/// positions in the index arena.
+/// A node's size once aliases are expanded: its node count and height (a scalar: 1 and 0).
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    nodes: usize,
+    height: usize,
+}
+
+const SCALAR: Shape = Shape {
+    nodes: 1,
+    height: 0,
+};
+
+/// Builds the tape straight from the event stream (no event buffer), recording positions
+/// in the index arena.
 struct Builder<'a, I: Iterator<Item = fast::Item<'a>>> {
     events: std::iter::Peekable<I>,
     /// The first syntax error; the builder then sees the stream as ended.
     error: Option<YamlProblem>,
     index: PathIndex,
+    tape: Tape<'a>,
     problems: Vec<YamlProblem>,
-    /// Anchored values with their node count and height.
-    anchors: HashMap<usize, (Value, usize, usize)>,
+    /// Anchored nodes: their place on the tape and their shape.
+    anchors: HashMap<usize, (u32, Shape)>,
     /// Collections open around the current node.
     depth: usize,
     /// Nodes copied by aliases so far.
@@ -201,9 +230,10 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
     }
 
     /// The node at the head of the stream, recorded as child `seg` of entry `parent`.
-    fn node(&mut self, parent: u32, seg: Seg, key: Option<Pos>) -> Value {
+    fn node(&mut self, parent: u32, seg: Seg, key: Option<Pos>) -> Shape {
         let Some((event, span)) = self.next() else {
-            return Value::Null;
+            self.tape.nodes.push(Node::Null);
+            return SCALAR;
         };
         let me = self.index.entries.len() as u32;
         self.index.entries.push(Entry {
@@ -212,44 +242,54 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
             value: Pos::of(&span),
             key,
         });
-        let (value, anchor) = match event {
-            Event::Scalar(text, style, anchor, _) => (scalar(&text, style), anchor),
+        let at = self.tape.len();
+        let (shape, anchor) = match event {
+            Event::Scalar(text, style, anchor, _) => {
+                let plain = style == ScalarStyle::Plain;
+                self.tape.nodes.push(Node::Scalar { text, plain });
+                (SCALAR, anchor)
+            }
             Event::Alias(id) => (self.alias(id, &span), 0),
             Event::SequenceStart(anchor, _) => (self.nested(&span, |b| b.sequence(me)), anchor),
             Event::MappingStart(anchor, _) => (self.nested(&span, |b| b.mapping(me)), anchor),
-            _ => (Value::Null, 0),
+            _ => {
+                self.tape.nodes.push(Node::Null);
+                (SCALAR, 0)
+            }
         };
         if anchor != 0 {
-            let (nodes, height) = shape(&value);
-            self.anchors.insert(anchor, (value.clone(), nodes, height));
+            self.anchors.insert(anchor, (at, shape));
         }
-        value
+        shape
     }
 
     /// Reads a collection one level deeper, or stops the document past [`MAX_DEPTH`].
-    fn nested(&mut self, span: &Span, read: impl FnOnce(&mut Self) -> Value) -> Value {
+    fn nested(&mut self, span: &Span, read: impl FnOnce(&mut Self) -> Shape) -> Shape {
         if self.depth >= MAX_DEPTH {
             let message = format!("collections nest deeper than {MAX_DEPTH} levels");
             self.fail(span, message, FLATTEN_HINT);
-            return Value::Null;
+            self.tape.nodes.push(Node::Null);
+            return SCALAR;
         }
         self.depth += 1;
-        let value = read(self);
+        let shape = read(self);
         self.depth -= 1;
-        value
+        shape
     }
 
-    /// A copy of the anchored value, within the depth and alias-size limits.
-    fn alias(&mut self, id: usize, span: &Span) -> Value {
-        let Some((value, nodes, height)) = self.anchors.get(&id) else {
-            return Value::Null;
+    /// A reference to the anchored node, within the depth and alias-size limits.
+    fn alias(&mut self, id: usize, span: &Span) -> Shape {
+        let Some(&(target, shape)) = self.anchors.get(&id) else {
+            self.tape.nodes.push(Node::Null);
+            return SCALAR;
         };
-        if self.depth + height > MAX_DEPTH {
+        if self.depth + shape.height > MAX_DEPTH {
             let message = format!("this alias nests collections deeper than {MAX_DEPTH} levels");
             self.fail(span, message, FLATTEN_HINT);
-            return Value::Null;
+            self.tape.nodes.push(Node::Null);
+            return SCALAR;
         }
-        self.alias_nodes += nodes;
+        self.alias_nodes += shape.nodes;
         if self.alias_nodes > MAX_ALIAS_NODES {
             let message = format!("aliases copy more than {MAX_ALIAS_NODES} nodes in all");
             self.fail(
@@ -257,9 +297,11 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
                 message,
                 "nested aliases multiply: write the values out or alias less",
             );
-            return Value::Null;
+            self.tape.nodes.push(Node::Null);
+            return SCALAR;
         }
-        value.clone()
+        self.tape.nodes.push(Node::Alias(target));
+        shape
     }
 
     /// Ends the document with a fatal problem at `span` (the first one wins).
@@ -275,24 +317,48 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
         }
     }
 
-    fn sequence(&mut self, me: u32) -> Value {
-        let mut items = Vec::new();
-        while self.at_node() {
-            let seg = Seg::Index(items.len() as u32);
-            items.push(self.node(me, seg, None));
+    /// Patches the collection node at `at` once its children are on the tape.
+    fn close(&mut self, at: u32, len: u32) {
+        let end = self.tape.len();
+        match &mut self.tape.nodes[at as usize] {
+            Node::Seq { len: l, end: e } | Node::Map { len: l, end: e } => (*l, *e) = (len, end),
+            Node::Skip { end: e } => *e = end,
+            _ => {}
         }
-        self.next(); // SequenceEnd
-        Value::Array(items)
     }
 
-    fn mapping(&mut self, me: u32) -> Value {
-        let mut map = Map::new();
+    fn sequence(&mut self, me: u32) -> Shape {
+        let at = self.tape.len();
+        self.tape.nodes.push(Node::Seq { len: 0, end: 0 });
+        let mut shape = Shape {
+            nodes: 1,
+            height: 1,
+        };
+        let mut len = 0;
+        while self.at_node() {
+            let child = self.node(me, Seg::Index(len), None);
+            shape.add(child);
+            len += 1;
+        }
+        self.next(); // SequenceEnd
+        self.close(at, len);
+        shape
+    }
+
+    fn mapping(&mut self, me: u32) -> Shape {
+        let at = self.tape.len();
+        self.tape.nodes.push(Node::Map { len: 0, end: 0 });
+        let mut shape = Shape {
+            nodes: 1,
+            height: 1,
+        };
+        let mut keys = Keys::new(at);
         while self.at_node() {
             let Some((event, span)) = self.next() else {
                 break;
             };
             let key_pos = Pos::of(&span);
-            let Event::Scalar(key, ..) = event else {
+            let Event::Scalar(key, style, ..) = event else {
                 // A mapping or sequence as a key: skip it and its value.
                 self.problems.push(YamlProblem {
                     pos: key_pos,
@@ -301,10 +367,10 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
                     hint: "write the key as a plain or quoted string",
                 });
                 self.skip_rest_of(event);
-                let _ = self.node(me, Seg::Scratch, None); // its value
+                self.skipped_value(me);
                 continue;
             };
-            if map.contains_key(key.as_ref()) {
+            if keys.contains(&self.tape, &key) {
                 let parent = self.index.path_of(me as usize).unwrap_or_default();
                 self.problems.push(YamlProblem {
                     pos: key_pos,
@@ -314,7 +380,7 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
                     ),
                     hint: "remove or rename one of them",
                 });
-                let _ = self.node(me, Seg::Scratch, None);
+                self.skipped_value(me);
                 continue;
             }
             let start = self.index.key_text.len() as u32;
@@ -323,11 +389,23 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
                 start,
                 len: key.len() as u32,
             };
-            let value = self.node(me, seg, Some(key_pos));
-            map.insert(key.into_owned(), value);
+            keys.add(&self.tape, key.clone());
+            let plain = style == ScalarStyle::Plain;
+            self.tape.nodes.push(Node::Scalar { text: key, plain });
+            let child = self.node(me, seg, Some(key_pos));
+            shape.add(child);
         }
         self.next(); // MappingEnd
-        Value::Object(map)
+        self.close(at, keys.count);
+        shape
+    }
+
+    /// Parses a value that is not part of its mapping (under a duplicate or non-string key).
+    fn skipped_value(&mut self, me: u32) {
+        let at = self.tape.len();
+        self.tape.nodes.push(Node::Skip { end: 0 });
+        self.node(me, Seg::Scratch, None);
+        self.close(at, 0);
     }
 
     /// Consumes the rest of a collection whose start event was already taken.
@@ -347,44 +425,54 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
     }
 }
 
-/// A value's node count and height (a scalar: 1 and 0).
-fn shape(value: &Value) -> (usize, usize) {
-    let children: Box<dyn Iterator<Item = &Value>> = match value {
-        Value::Array(items) => Box::new(items.iter()),
-        Value::Object(map) => Box::new(map.values()),
-        _ => return (1, 0),
-    };
-    children.fold((1, 1), |(nodes, height), child| {
-        let (n, h) = shape(child);
-        (nodes + n, height.max(h + 1))
-    })
+impl Shape {
+    /// Counts `child` into its collection's shape.
+    fn add(&mut self, child: Shape) {
+        self.nodes += child.nodes;
+        self.height = self.height.max(child.height + 1);
+    }
 }
 
-fn scalar(text: &str, style: ScalarStyle) -> Value {
-    if style != ScalarStyle::Plain {
-        return Value::String(text.to_string());
+/// One mapping's keys so far, for the duplicate check: a scan of the mapping's entries on
+/// the tape while it is small, a hash set of the key texts once it is not.
+struct Keys<'a> {
+    /// The mapping's node on the tape.
+    map: u32,
+    count: u32,
+    set: HashSet<Cow<'a, str>>,
+}
+
+impl<'a> Keys<'a> {
+    const SCAN: u32 = 16;
+
+    fn new(map: u32) -> Keys<'a> {
+        Keys {
+            map,
+            count: 0,
+            set: HashSet::new(),
+        }
     }
-    match text {
-        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
-        _ => {}
+
+    fn contains(&self, tape: &Tape<'a>, key: &str) -> bool {
+        if self.count <= Self::SCAN {
+            tape.keys_so_far(self.map).any(|k| k == key)
+        } else {
+            self.set.contains(key)
+        }
     }
-    if let Ok(i) = text.parse::<i64>() {
-        return Value::Number(i.into());
+
+    /// Records `key`, about to be pushed onto the tape.
+    fn add(&mut self, tape: &Tape<'a>, key: Cow<'a, str>) {
+        self.count += 1;
+        if self.count <= Self::SCAN {
+            return;
+        }
+        if self.set.is_empty() {
+            self.set.reserve(4 * Self::SCAN as usize);
+            self.set.extend(tape.owned_keys_so_far(self.map));
+        }
+        self.set.insert(key);
     }
-    let looks_numeric = text
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.');
-    if looks_numeric
-        && !text.contains(['/', ':'])
-        && text.matches('.').count() <= 1
-        && let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64)
-    {
-        return Value::Number(n);
-    }
-    Value::String(text.to_string())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use super::*;
 #[test]
 fn indexes_nested_paths_with_lines() {
     let doc = parse("a:\n  b: [1, x]\n  c:\n    - d: true\n").unwrap();
-    assert_eq!(doc.value["a"]["b"][1], Value::String("x".into()));
+    assert_eq!(doc.value()["a"]["b"][1], Value::String("x".into()));
     assert_eq!(
         doc.index.value_pos("a.b[1]"),
         Some(Pos { line: 2, col: 10 })
@@ -20,12 +20,12 @@ fn indexes_nested_paths_with_lines() {
 #[test]
 fn resolves_core_schema_scalars_but_keeps_addresses_as_strings() {
     let doc = parse("p: 51820\nq: '51820'\nr: 10.0.12.0/24\ns: 10.0.12.1\nt: ~\nu: 1.5\n").unwrap();
-    assert_eq!(doc.value["p"], Value::from(51820));
-    assert_eq!(doc.value["q"], Value::from("51820"));
-    assert_eq!(doc.value["r"], Value::from("10.0.12.0/24"));
-    assert_eq!(doc.value["s"], Value::from("10.0.12.1"));
-    assert_eq!(doc.value["t"], Value::Null);
-    assert_eq!(doc.value["u"], Value::from(1.5));
+    assert_eq!(doc.value()["p"], Value::from(51820));
+    assert_eq!(doc.value()["q"], Value::from("51820"));
+    assert_eq!(doc.value()["r"], Value::from("10.0.12.0/24"));
+    assert_eq!(doc.value()["s"], Value::from("10.0.12.1"));
+    assert_eq!(doc.value()["t"], Value::Null);
+    assert_eq!(doc.value()["u"], Value::from(1.5));
 }
 
 #[test]
@@ -34,7 +34,7 @@ fn reports_duplicate_keys_with_position() {
     assert_eq!(doc.problems.len(), 1);
     assert_eq!(doc.problems[0].path, "nodes.a");
     assert_eq!(doc.problems[0].pos, Pos { line: 3, col: 3 });
-    assert_eq!(doc.value["nodes"]["a"], Value::from(1));
+    assert_eq!(doc.value()["nodes"]["a"], Value::from(1));
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn syntax_error_carries_line() {
 #[test]
 fn aliases_resolve_to_anchored_value() {
     let doc = parse("a: &x [1]\nb: *x\n").unwrap();
-    assert_eq!(doc.value["b"], doc.value["a"]);
+    assert_eq!(doc.value()["b"], doc.value()["a"]);
 }
 
 #[test]
@@ -55,7 +55,7 @@ fn a_collection_as_key_is_reported_and_later_keys_keep_their_positions() {
     let doc = parse("a:\n  ? [x, y]\n  : 1\n  b: 2\nc: 3\n").unwrap();
     assert_eq!(doc.problems.len(), 1, "{:?}", doc.problems);
     assert_eq!(doc.problems[0].path, "a");
-    assert_eq!(doc.value["a"]["b"], Value::from(2));
+    assert_eq!(doc.value()["a"]["b"], Value::from(2));
     assert_eq!(doc.index.value_pos("a.b"), Some(Pos { line: 4, col: 6 }));
     assert_eq!(doc.index.key_pos("c"), Some(Pos { line: 5, col: 1 }));
 }
