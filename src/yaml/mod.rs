@@ -4,8 +4,8 @@
 //! Plain scalars are resolved with the YAML 1.2 core schema (null, bool, int, float, string);
 //! quoted scalars always stay strings. Duplicate mapping keys are reported, not silently merged.
 
-use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 mod fast;
 mod index;
@@ -389,7 +389,7 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
                 start,
                 len: key.len() as u32,
             };
-            keys.add(&self.tape, key.clone());
+            keys.add(&self.tape, self.tape.len(), &key);
             let plain = style == ScalarStyle::Plain;
             self.tape.nodes.push(Node::Scalar { text: key, plain });
             let child = self.node(me, seg, Some(key_pos));
@@ -434,44 +434,80 @@ impl Shape {
 }
 
 /// One mapping's keys so far, for the duplicate check: a scan of the mapping's entries on
-/// the tape while it is small, a hash set of the key texts once it is not.
-struct Keys<'a> {
+/// the tape while it is small, then an open-addressing table of the keys' tape indices.
+/// Four bytes a slot: a 1,000-key mapping's table is 8 KiB, where a set of the key strings
+/// grew through 50 KiB of fresh allocations (each a newly zeroed huge page).
+struct Keys {
     /// The mapping's node on the tape.
     map: u32,
     count: u32,
-    set: HashSet<Cow<'a, str>>,
+    /// Tape index + 1 of each key, 0 when empty; a power of two long, at most half full.
+    /// Empty while the mapping is scanned.
+    slots: Vec<u32>,
+    hasher: RandomState,
 }
 
-impl<'a> Keys<'a> {
+impl Keys {
     const SCAN: u32 = 16;
 
-    fn new(map: u32) -> Keys<'a> {
+    fn new(map: u32) -> Keys {
         Keys {
             map,
             count: 0,
-            set: HashSet::new(),
+            slots: Vec::new(),
+            hasher: RandomState::new(),
         }
     }
 
-    fn contains(&self, tape: &Tape<'a>, key: &str) -> bool {
-        if self.count <= Self::SCAN {
+    fn contains(&self, tape: &Tape<'_>, key: &str) -> bool {
+        if self.slots.is_empty() {
             tape.keys_so_far(self.map).any(|k| k == key)
         } else {
-            self.set.contains(key)
+            self.probe(tape, key).is_ok()
         }
     }
 
-    /// Records `key`, about to be pushed onto the tape.
-    fn add(&mut self, tape: &Tape<'a>, key: Cow<'a, str>) {
+    /// The slot holding `key`, or the empty slot where it belongs.
+    fn probe(&self, tape: &Tape<'_>, key: &str) -> Result<usize, usize> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.hasher.hash_one(key) as usize & mask;
+        loop {
+            match self.slots[i] {
+                0 => return Err(i),
+                s if tape.key(s - 1) == key => return Ok(i),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Records `key`, about to be pushed onto the tape at index `at`.
+    fn add(&mut self, tape: &Tape<'_>, at: u32, key: &str) {
         self.count += 1;
         if self.count <= Self::SCAN {
             return;
         }
-        if self.set.is_empty() {
-            self.set.reserve(4 * Self::SCAN as usize);
-            self.set.extend(tape.owned_keys_so_far(self.map));
+        if 2 * self.count as usize > self.slots.len() {
+            self.grow(tape);
         }
-        self.set.insert(key);
+        if let Err(slot) = self.probe(tape, key) {
+            self.slots[slot] = at + 1;
+        }
+    }
+
+    /// Rebuilds the table at four times the key count (from the tape the first time).
+    fn grow(&mut self, tape: &Tape<'_>) {
+        let size = (4 * self.count as usize).next_power_of_two();
+        let old = std::mem::replace(&mut self.slots, vec![0; size]);
+        let keys: Vec<u32> = if old.is_empty() {
+            tape.key_indices_so_far(self.map).collect()
+        } else {
+            old.into_iter().filter(|&s| s != 0).map(|s| s - 1).collect()
+        };
+        for i in keys {
+            if let Err(slot) = self.probe(tape, tape.key(i)) {
+                self.slots[slot] = i + 1;
+            }
+        }
     }
 }
 

@@ -153,13 +153,9 @@ impl<'a> Tape<'a> {
         self.entries_so_far(map).map(|(key, _)| key)
     }
 
-    /// The same keys, as the tape holds them.
-    pub(super) fn owned_keys_so_far(&self, map: u32) -> impl Iterator<Item = Cow<'a, str>> {
-        self.entries_so_far(map)
-            .map(|(_, i)| match &self.nodes[i as usize] {
-                Node::Scalar { text, .. } => text.clone(),
-                _ => Cow::Borrowed(""),
-            })
+    /// Where those keys sit on the tape.
+    pub(super) fn key_indices_so_far(&self, map: u32) -> impl Iterator<Item = u32> {
+        self.entries_so_far(map).map(|(_, i)| i)
     }
 
     fn entries_so_far(&self, map: u32) -> impl Iterator<Item = (&str, u32)> {
@@ -175,7 +171,8 @@ impl<'a> Tape<'a> {
         })
     }
 
-    fn key(&self, i: u32) -> &str {
+    /// The text of the key scalar at `i`.
+    pub(super) fn key(&self, i: u32) -> &str {
         match &self.nodes[i as usize] {
             Node::Scalar { text, .. } => text,
             _ => "",

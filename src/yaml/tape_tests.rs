@@ -108,6 +108,37 @@ fn a_large_mapping_finds_duplicates_past_the_scan() {
 }
 
 #[test]
+fn a_thousand_key_mapping_finds_every_duplicate_across_table_rebuilds() {
+    // Duplicates of a scanned key, of keys hashed before and after each rebuild of the
+    // table (at 17, 65, 257 keys), and of a duplicate.
+    let mut text = String::new();
+    let mut want = Vec::new();
+    for i in 0..1_000 {
+        text.push_str(&format!("n{i}: {i}\n"));
+        if let Some(dup) = match i {
+            20 => Some(3),
+            64 | 65 => Some(i - 1),
+            300 => Some(200),
+            999 => Some(0),
+            _ => None,
+        } {
+            text.push_str(&format!("n{dup}: again\n"));
+            want.push(format!("n{dup}"));
+        }
+    }
+    text.push_str("n999: last\nn3: third time\n");
+    want.extend(["n999".to_string(), "n3".to_string()]);
+    let doc = parse(&text).unwrap();
+    let got: Vec<&str> = doc.problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(got, want);
+    let Value::Object(map) = doc.value() else {
+        panic!("not a mapping")
+    };
+    assert_eq!(map.len(), 1_000);
+    assert_eq!(map["n200"], Value::from(200));
+}
+
+#[test]
 fn plain_scalars_resolve_by_the_core_schema() {
     use super::{Resolved, resolve};
     assert_eq!(resolve("51820", true), Resolved::Unsigned(51820));
