@@ -1,6 +1,7 @@
 //! `fabric` binary: parses the command line, runs the command, owns printing and exit codes.
 
 mod cli;
+mod first_arena;
 mod hub_cmd;
 
 /// mimalloc: topology loading is allocation-bound (many small strings); measured below.
