@@ -76,7 +76,7 @@ pub fn uapi_get(path: &std::path::Path, timeout: Duration) -> anyhow::Result<Hos
         UnixStream::connect(path).with_context(|| format!("connecting to {}", path.display()))?;
     sock.set_write_timeout(Some(timeout))?;
     sock.write_all(b"get=1\n\n")?;
-    let answer = read_answer(&mut sock, deadline, timeout)?;
+    let answer = read_answer(&mut sock, 512 * 1024, deadline, timeout)?;
     match errno_of(&answer) {
         Some("0") => Host::parse_uapi(answer.as_slice()).context("parsing the UAPI answer"),
         Some(errno) => bail!("wireguard-go answered errno {errno}"),
@@ -88,26 +88,37 @@ pub fn uapi_get(path: &std::path::Path, timeout: Duration) -> anyhow::Result<Hos
 /// that sends more (or never ends a line) is not wireguard-go.
 const MAX_ANSWER: usize = 32 * 1024 * 1024;
 
-/// Reads one UAPI answer — everything up to the blank line that ends it — with raw reads,
+/// Reads one UAPI answer — everything up to the blank line that ends it — with raw reads
+/// into a buffer of `first_read` bytes, doubled while it fills,
 /// each under the time left until `deadline`, and at most [`MAX_ANSWER`] bytes. A daemon that
 /// trickles bytes, never ends a line or never stops fails at the deadline or the cap.
 fn read_answer(
     sock: &mut UnixStream,
+    first_read: usize,
     deadline: Instant,
     timeout: Duration,
 ) -> anyhow::Result<Vec<u8>> {
-    // 1,000 peers are ≈ 300 KB: read in large chunks, one timeout set per read.
-    let mut answer = Vec::with_capacity(64 * 1024);
-    let mut chunk = vec![0u8; 256 * 1024];
+    // One buffer, read into directly and doubled when full: 1,000 peers are ≈ 300 KB. Fresh
+    // zeroed memory costs only the pages the answer fills; a separate read chunk plus an
+    // answer grown by doubling put four differently sized large blocks on this thread
+    // (each opening its own allocator page, a zeroed huge page apiece).
+    let mut answer = vec![0u8; first_read];
+    let mut filled = 0;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             bail!("wireguard-go did not answer within {timeout:?}");
         }
+        if filled == answer.len() {
+            if answer.len() >= MAX_ANSWER {
+                bail!("wireguard-go sent more than {MAX_ANSWER} bytes without ending its answer");
+            }
+            answer.resize((2 * answer.len()).min(MAX_ANSWER), 0);
+        }
         sock.set_read_timeout(Some(left))?;
-        match sock.read(&mut chunk) {
+        match sock.read(&mut answer[filled..]) {
             Ok(0) => bail!("wireguard-go closed the socket before the end of its answer"),
-            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
                 bail!("wireguard-go closed the socket before the end of its answer")
             }
@@ -123,11 +134,9 @@ fn read_answer(
             Err(e) => return Err(e).context("reading the UAPI answer"),
         }
         // Only the end of an answer holds a blank line ("errno=N\n\n").
-        if answer.ends_with(b"\n\n") {
+        if answer[..filled].ends_with(b"\n\n") {
+            answer.truncate(filled);
             return Ok(answer);
-        }
-        if answer.len() > MAX_ANSWER {
-            bail!("wireguard-go sent more than {MAX_ANSWER} bytes without ending its answer");
         }
     }
 }
@@ -200,7 +209,7 @@ pub fn uapi_transaction(ifname: &Ifname, body: &str, timeout: Duration) -> anyho
     msg.push_str(body);
     msg.push('\n');
     sock.write_all(msg.as_bytes())?;
-    let answer = read_answer(&mut sock, deadline, timeout)?;
+    let answer = read_answer(&mut sock, 4 * 1024, deadline, timeout)?;
     match errno_of(&answer) {
         Some("0") => Ok(()),
         Some(errno) => bail!(
