@@ -327,13 +327,19 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
         }
     }
 
-    fn sequence(&mut self, me: u32) -> Shape {
+    /// Pushes a collection's node (closed by [`Builder::close`]): its index and starting shape.
+    fn open(&mut self, node: Node<'a>) -> (u32, Shape) {
         let at = self.tape.len();
-        self.tape.nodes.push(Node::Seq { len: 0, end: 0 });
-        let mut shape = Shape {
+        self.tape.nodes.push(node);
+        let shape = Shape {
             nodes: 1,
             height: 1,
         };
+        (at, shape)
+    }
+
+    fn sequence(&mut self, me: u32) -> Shape {
+        let (at, mut shape) = self.open(Node::Seq { len: 0, end: 0 });
         let mut len = 0;
         while self.at_node() {
             let child = self.node(me, Seg::Index(len), None);
@@ -346,12 +352,7 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
     }
 
     fn mapping(&mut self, me: u32) -> Shape {
-        let at = self.tape.len();
-        self.tape.nodes.push(Node::Map { len: 0, end: 0 });
-        let mut shape = Shape {
-            nodes: 1,
-            height: 1,
-        };
+        let (at, mut shape) = self.open(Node::Map { len: 0, end: 0 });
         let mut keys = Keys::new(at);
         while self.at_node() {
             let Some((event, span)) = self.next() else {

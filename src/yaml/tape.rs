@@ -240,6 +240,16 @@ impl<'t, 'a> At<'t, 'a> {
         None
     }
 
+    /// The `len` items of the collection at `i`, for serde.
+    fn items(self, i: u32, len: u32) -> Items<'t, 'a> {
+        Items {
+            children: self.tape.children(i),
+            tape: self.tape,
+            left: len,
+            value: None,
+        }
+    }
+
     fn is_null(self) -> bool {
         match self.node() {
             None | Some((Node::Null | Node::Skip { .. }, _)) => true,
@@ -266,23 +276,13 @@ impl<'de> de::Deserializer<'de> for At<'_, '_> {
                 Resolved::Str(s) => visitor.visit_str(s),
             },
             Node::Seq { len, .. } => {
-                let mut seq = Items {
-                    children: self.tape.children(i),
-                    tape: self.tape,
-                    left: *len,
-                    value: None,
-                };
+                let mut seq = self.items(i, *len);
                 let out = visitor.visit_seq(&mut seq)?;
                 seq.all_read(*len, "fewer elements in array")?;
                 Ok(out)
             }
             Node::Map { len, .. } => {
-                let mut map = Items {
-                    children: self.tape.children(i),
-                    tape: self.tape,
-                    left: *len,
-                    value: None,
-                };
+                let mut map = self.items(i, *len);
                 let out = visitor.visit_map(&mut map)?;
                 map.all_read(*len, "fewer elements in map")?;
                 Ok(out)

@@ -97,14 +97,20 @@ fn duplicate_and_non_string_keys_are_not_entries() {
 fn a_large_mapping_finds_duplicates_past_the_scan() {
     let mut text: String = (0..40).map(|i| format!("k{i}: {i}\n")).collect();
     text.push_str("k3: again\nk39: again\n\"k\\x31\": escaped\n");
-    let doc = parse(&text).unwrap();
-    let dups: Vec<&str> = doc.problems.iter().map(|p| p.path.as_str()).collect();
-    assert_eq!(dups, ["k3", "k39", "k1"]);
+    let map = assert_duplicates(&text, &["k3", "k39", "k1"]);
+    assert_eq!(map.len(), 40);
+    assert_eq!(map["k3"], Value::from(3));
+}
+
+/// Parses `text`, checks the duplicate-key problems' paths in order, returns the mapping.
+fn assert_duplicates(text: &str, want: &[&str]) -> serde_json::Map<String, Value> {
+    let doc = parse(text).unwrap();
+    let got: Vec<&str> = doc.problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(got, want);
     let Value::Object(map) = doc.value() else {
         panic!("not a mapping")
     };
-    assert_eq!(map.len(), 40);
-    assert_eq!(map["k3"], Value::from(3));
+    map
 }
 
 #[test]
@@ -112,7 +118,7 @@ fn a_thousand_key_mapping_finds_every_duplicate_across_table_rebuilds() {
     // Duplicates of a scanned key, of keys hashed before and after each rebuild of the
     // table (at 17, 65, 257 keys), and of a duplicate.
     let mut text = String::new();
-    let mut want = Vec::new();
+    let mut want: Vec<String> = Vec::new();
     for i in 0..1_000 {
         text.push_str(&format!("n{i}: {i}\n"));
         if let Some(dup) = match i {
@@ -128,12 +134,8 @@ fn a_thousand_key_mapping_finds_every_duplicate_across_table_rebuilds() {
     }
     text.push_str("n999: last\nn3: third time\n");
     want.extend(["n999".to_string(), "n3".to_string()]);
-    let doc = parse(&text).unwrap();
-    let got: Vec<&str> = doc.problems.iter().map(|p| p.path.as_str()).collect();
-    assert_eq!(got, want);
-    let Value::Object(map) = doc.value() else {
-        panic!("not a mapping")
-    };
+    let want: Vec<&str> = want.iter().map(String::as_str).collect();
+    let map = assert_duplicates(&text, &want);
     assert_eq!(map.len(), 1_000);
     assert_eq!(map["n200"], Value::from(200));
 }
