@@ -112,10 +112,7 @@ impl WgBackend for UserspaceBackend {
                 continue;
             };
             let key = ifname.to_string();
-            prefetched.insert(
-                key,
-                thread::spawn(move || read_now(&ifname, UapiRead::After)),
-            );
+            prefetched.insert(key, thread::spawn(move || read_now(&ifname)));
         }
     }
 
@@ -130,7 +127,7 @@ impl WgBackend for UserspaceBackend {
             Some(handle) => handle
                 .join()
                 .map_err(|_| anyhow!("{ifname}: reading WireGuard state panicked"))?,
-            None => read_now(ifname, UapiRead::Alongside),
+            None => read_now(ifname),
         }
     }
 
@@ -139,35 +136,22 @@ impl WgBackend for UserspaceBackend {
     }
 }
 
-/// How [`read_now`] reads the WireGuard side of an interface.
-#[derive(Clone, Copy)]
-enum UapiRead {
-    /// On its own thread while the link is read (saves a round trip when someone waits).
-    Alongside,
-    /// After the link, on this thread (a prefetch: nobody waits yet, and one thread fewer
-    /// allocates fewer pages).
-    After,
-}
-
-/// Reads one interface: its link over rtnetlink, its WireGuard state over UAPI.
-fn read_now(ifname: &Ifname, uapi: UapiRead) -> anyhow::Result<InterfaceObserved> {
+/// Reads one interface: the UAPI read runs on its own thread while `ip` reads the link.
+fn read_now(ifname: &Ifname) -> anyhow::Result<InterfaceObserved> {
     let sock = socket_path(ifname);
-    let pending = match uapi {
-        UapiRead::Alongside => sock.exists().then(|| read_host(ifname, UAPI_TIMEOUT)),
-        UapiRead::After => None,
-    };
+    // The UAPI read runs on its own thread while `ip` reads the link (saves a round trip).
+    let host = sock.exists().then(|| read_host(ifname, UAPI_TIMEOUT));
     let link = ip::read(ifname.as_str())?;
-    let has_socket = pending.is_some() || sock.exists();
-    let host = match (&link, has_socket) {
-        (None, false) => return Ok(InterfaceObserved::default()),
-        (Some(_), false) => bail!(
+    let host = match (&link, host) {
+        (None, None) => return Ok(InterfaceObserved::default()),
+        (Some(_), None) => bail!(
             "{ifname} exists but has no wireguard-go socket {} (a kernel WireGuard \
              interface, or wireguard-go started in another mount namespace?)",
             sock.display()
         ),
         // A killed wireguard-go leaves its socket behind; nobody answers it, and the next
         // wireguard-go removes it when it starts. So: no interface.
-        (None, true) => match std::os::unix::net::UnixStream::connect(&sock) {
+        (None, Some(_)) => match std::os::unix::net::UnixStream::connect(&sock) {
             Err(e) if is_refused(&e) => return Ok(InterfaceObserved::default()),
             _ => bail!(
                 "{} answers but there is no link {ifname} in this network namespace (a \
@@ -175,11 +159,7 @@ fn read_now(ifname: &Ifname, uapi: UapiRead) -> anyhow::Result<InterfaceObserved
                 sock.display()
             ),
         },
-        (Some(_), true) => match pending {
-            Some(pending) => pending.wait()?,
-            None => super::uapi::uapi_get(&sock, UAPI_TIMEOUT)
-                .map_err(|e| anyhow!("{ifname}: reading WireGuard state: {e:#}"))?,
-        },
+        (Some(_), Some(pending)) => pending.wait()?,
     };
     observed(&host, link.unwrap_or_default())
 }
