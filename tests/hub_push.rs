@@ -138,7 +138,7 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
     let dry = push(&r.client, &d, true).await.unwrap();
     assert_eq!(dry.done, 0);
     assert!(
-        r.standin.sink.0.lock().unwrap().is_empty(),
+        r.standin.sink.effects.lock().unwrap().is_empty(),
         "a dry run changes nothing"
     );
     let kinds: Vec<(String, &str)> = dry
@@ -559,10 +559,8 @@ async fn a_hub_that_must_refuse_its_clients_gets_secrets_disabled_and_their_sess
     );
 }
 
-// (That the session ends before the entries go is the push's order; the stand-in does not
-// record address-list changes as effects, so this checks that both happen.)
 #[tokio::test]
-async fn a_client_removed_from_the_topology_is_disconnected_and_its_site_unlisted() {
+async fn a_client_removed_from_the_topology_is_disconnected_before_its_site_is_unlisted() {
     // CHR01 serves the client routers in primary; client-b is then removed from the topology.
     let d = desired_of("chr01", "primary", &passwords());
     let sessions = sstp_sessions(&[
@@ -577,6 +575,7 @@ async fn a_client_removed_from_the_topology_is_disconnected_and_its_site_unliste
         "{listed:?}"
     );
     assert!(session_drops(&r).is_empty());
+    r.standin.writes();
 
     let mut without = d.clone();
     without.objects.retain(|o| {
@@ -608,6 +607,30 @@ async fn a_client_removed_from_the_topology_is_disconnected_and_its_site_unliste
             address: "10.0.13.13".into()
         }],
         "the removed client's session ends (RouterOS keeps it when the secret goes); others stay"
+    );
+    // Order, as the stand-in carried the writes out: secret gone, then the session ended
+    // (it cannot come back), then the site unlisted (it was isolated until then).
+    let writes = r.standin.writes();
+    let at = |what: &str| {
+        let found: Vec<usize> = (0..writes.len())
+            .filter(|&i| writes[i].starts_with(what))
+            .collect();
+        assert!(!found.is_empty(), "no {what} in {writes:#?}");
+        found
+    };
+    let (secret, session, unlisted) = (
+        at("DELETE /ppp/secret/"),
+        at("DELETE /ppp/active/*1"),
+        at("DELETE /ip/firewall/address-list/"),
+    );
+    assert_eq!(
+        (secret.len(), session.len(), unlisted.len()),
+        (1, 1, 2),
+        "{writes:#?}"
+    );
+    assert!(
+        secret[0] < session[0] && session[0] < unlisted[0],
+        "secret, session, then the site's entries: {writes:#?}"
     );
     let listed = client_sites(&r.client).await;
     assert!(

@@ -34,6 +34,11 @@ use crate::model::{Ifname, NodeName, PublicKey, Secret};
 /// Carries [`Effect`]s out on the live interface.
 pub trait WgSink: Send + Sync + 'static {
     fn apply(&self, effect: &Effect) -> anyhow::Result<()>;
+
+    /// Notes a write the stand-in carried out (`DELETE /ppp/active/*1`, `PUT /ip/address/*3`),
+    /// in the order they
+    /// happened. Nothing by default.
+    fn wrote(&self, _request: &str) {}
 }
 
 /// The real sink: `wg set` and `ip link` (run inside the hub's namespace, with its
@@ -117,14 +122,26 @@ impl WgSink for WgTool {
     }
 }
 
-/// A sink that records effects (tests, and `--dry` stand-ins).
+/// A sink that records effects and writes (tests, and `--dry` stand-ins).
 #[derive(Debug, Default)]
-pub struct RecordingSink(pub Mutex<Vec<Effect>>);
+pub struct RecordingSink {
+    pub effects: Mutex<Vec<Effect>>,
+    /// Every write carried out, as `METHOD path`, in order.
+    pub writes: Mutex<Vec<String>>,
+}
 
 impl WgSink for RecordingSink {
     fn apply(&self, effect: &Effect) -> anyhow::Result<()> {
-        self.0.lock().expect("not poisoned").push(effect.clone());
+        self.effects
+            .lock()
+            .expect("not poisoned")
+            .push(effect.clone());
         Ok(())
+    }
+
+    fn wrote(&self, request: &str) {
+        let mut writes = self.writes.lock().expect("not poisoned");
+        writes.push(request.to_string());
     }
 }
 
@@ -463,6 +480,8 @@ async fn drop_session(state: Arc<State>, id: String) -> Response<Body> {
             detail: Some(format!("{e:#}")),
         })?;
         tracing::info!(effect = ?effect, "stand-in applied");
+        st.sink
+            .wrote(&format!("DELETE /{}/{id}", Menu::PppActive.path()));
         Ok(())
     })
     .await;
@@ -487,6 +506,7 @@ fn write(
 ) -> Result<Option<Record>, ApiError> {
     let mut store = state.store.lock().expect("not poisoned");
     let mut next = store.clone();
+    let id_for_journal = id.clone();
     let (answer, effects) = match (&method, id) {
         (&Method::PUT, None) => next.add(menu, &body).map(|(r, fx)| (Some(r), fx))?,
         (&Method::PATCH, Some(id)) => next.set(menu, &id, &body).map(|(r, fx)| (Some(r), fx))?,
@@ -505,6 +525,16 @@ fn write(
     }
     let answer = answer.map(|r| next.visible(r));
     *store = next;
+    let target = match (&answer, id_for_journal) {
+        (_, Some(id)) => format!("{}/{id}", menu.path()),
+        (Some(r), None) => format!(
+            "{}/{}",
+            menu.path(),
+            r.get(".id").map_or("", String::as_str)
+        ),
+        (None, None) => menu.path().to_string(),
+    };
+    state.sink.wrote(&format!("{method} /{target}"));
     Ok(answer)
 }
 

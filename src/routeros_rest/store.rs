@@ -224,6 +224,9 @@ impl Store {
             }
             let v = if k == "disabled" || k == "responder" {
                 normalize_bool(v)?
+            } else if menu == Menu::AddressList && k == "address" {
+                // RouterOS shows a single host without its /32.
+                v.strip_suffix("/32").unwrap_or(v).to_string()
             } else {
                 v.clone()
             };

@@ -150,3 +150,30 @@ fn ppp_secrets_need_their_profile_and_hide_the_password() {
         .unwrap_err();
     assert_eq!(e, ApiError::bad_request("unknown parameter disabled"));
 }
+
+#[test]
+fn an_address_list_shows_a_single_host_without_its_prefix_length_and_refuses_it_twice() {
+    let mut s = Store::default();
+    let (host, _) = s
+        .add(
+            Menu::AddressList,
+            &rec(&[("list", "sites"), ("address", "10.0.13.13/32")]),
+        )
+        .unwrap();
+    assert_eq!(host["address"], "10.0.13.13");
+    let (lan, _) = s
+        .add(
+            Menu::AddressList,
+            &rec(&[("list", "sites"), ("address", "192.168.60.0/24")]),
+        )
+        .unwrap();
+    assert_eq!(lan["address"], "192.168.60.0/24");
+    let again = s.add(
+        Menu::AddressList,
+        &rec(&[("list", "sites"), ("address", "10.0.13.13")]),
+    );
+    assert!(
+        again.is_err(),
+        "the same host, written bare, is a duplicate"
+    );
+}

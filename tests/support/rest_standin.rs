@@ -68,7 +68,12 @@ impl LoopbackStandin {
 
     /// The WireGuard effects recorded since the last call.
     pub fn effects(&self) -> Vec<Effect> {
-        std::mem::take(&mut *self.sink.0.lock().unwrap())
+        std::mem::take(&mut *self.sink.effects.lock().unwrap())
+    }
+
+    /// The writes carried out since the last call, as `METHOD /path`, in order.
+    pub fn writes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.sink.writes.lock().unwrap())
     }
 }
 
