@@ -37,6 +37,8 @@ pub fn render(plan: &Plan, node: &NodePlan, secrets: &Secrets) -> Artifact {
     }
     firewall(&mut s, node);
     s.comment("--- remove what fabric owned under an older generation (dependents first) ---");
+    // Before the sweeps: a removed client is cut off before its site leaves the list.
+    s.end_swept_ppp_sessions();
     for menu in SWEPT {
         s.sweep(menu, "");
     }

@@ -55,6 +55,20 @@ impl Script {
         self.line("}");
     }
 
+    /// Disables the fabric-owned PPP secrets the sweep is about to remove and ends their SSTP
+    /// sessions: RouterOS keeps a session up when its secret goes, and a disabled secret
+    /// cannot log in again before the sweep removes it.
+    pub fn end_swept_ppp_sessions(&mut self) {
+        let current = quoted_with_gen("^fabric:g", ":");
+        self.line(&format!(
+            ":foreach i in=[/ppp secret find where comment~\"^fabric:\" and !(comment~{current})] do={{"
+        ));
+        self.line("  /ppp secret disable $i");
+        self.line("  :local n [/ppp secret get $i name]");
+        self.line("  /ppp active remove [find where name=$n and service=sstp]");
+        self.line("}");
+    }
+
     /// Removes fabric-owned objects of `menu` that this generation did not touch.
     pub fn sweep(&mut self, menu: &str, extra: &str) {
         let current = quoted_with_gen("^fabric:g", ":");

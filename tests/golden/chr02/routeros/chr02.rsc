@@ -3,120 +3,125 @@
 {
 # --- WireGuard wg0 (hub) ---
 :if ([:len [/interface wireguard find where name="wg0"]] = 0) do={
-  /interface wireguard add name="wg0" listen-port=51820 mtu=1420 private-key="EKBaNkeGJOyO46liqt8nTC8aPy18YSYfU1SfCLBrnGk=" comment="fabric:g8d487eee:wg0" disabled=no
+  /interface wireguard add name="wg0" listen-port=51820 mtu=1420 private-key="EKBaNkeGJOyO46liqt8nTC8aPy18YSYfU1SfCLBrnGk=" comment="fabric:g00c0f472:wg0" disabled=no
 } else={
-  /interface wireguard set [find where name="wg0"] listen-port=51820 mtu=1420 private-key="EKBaNkeGJOyO46liqt8nTC8aPy18YSYfU1SfCLBrnGk=" comment="fabric:g8d487eee:wg0" disabled=no
+  /interface wireguard set [find where name="wg0"] listen-port=51820 mtu=1420 private-key="EKBaNkeGJOyO46liqt8nTC8aPy18YSYfU1SfCLBrnGk=" comment="fabric:g00c0f472:wg0" disabled=no
 }
 :if ([:len [/ip address find where interface="wg0" and address=10.0.12.2/24]] = 0) do={
-  /ip address add address=10.0.12.2/24 interface="wg0" comment="fabric:g8d487eee:wg0"
+  /ip address add address=10.0.12.2/24 interface="wg0" comment="fabric:g00c0f472:wg0"
 } else={
-  /ip address set [find where interface="wg0" and address=10.0.12.2/24] comment="fabric:g8d487eee:wg0"
+  /ip address set [find where interface="wg0" and address=10.0.12.2/24] comment="fabric:g00c0f472:wg0"
 }
 :if ([:len [/interface wireguard peers find where interface="wg0" and name="nuc"]] = 0) do={
-  /interface wireguard peers add interface="wg0" name="nuc" public-key="P5b9SHXy81tdHEPWSiN24wBkNTyAT/Ja5FxjsFNjuwA=" allowed-address=10.0.12.31/32 endpoint-address="" responder=yes persistent-keepalive=0s comment="fabric:g8d487eee:wg0:peer=nuc" disabled=no
+  /interface wireguard peers add interface="wg0" name="nuc" public-key="P5b9SHXy81tdHEPWSiN24wBkNTyAT/Ja5FxjsFNjuwA=" allowed-address=10.0.12.31/32 endpoint-address="" responder=yes persistent-keepalive=0s comment="fabric:g00c0f472:wg0:peer=nuc" disabled=no
 } else={
-  /interface wireguard peers set [find where interface="wg0" and name="nuc"] public-key="P5b9SHXy81tdHEPWSiN24wBkNTyAT/Ja5FxjsFNjuwA=" allowed-address=10.0.12.31/32 endpoint-address="" responder=yes persistent-keepalive=0s comment="fabric:g8d487eee:wg0:peer=nuc" disabled=no
+  /interface wireguard peers set [find where interface="wg0" and name="nuc"] public-key="P5b9SHXy81tdHEPWSiN24wBkNTyAT/Ja5FxjsFNjuwA=" allowed-address=10.0.12.31/32 endpoint-address="" responder=yes persistent-keepalive=0s comment="fabric:g00c0f472:wg0:peer=nuc" disabled=no
 }
 :if ([:len [/interface wireguard peers find where interface="wg0" and name="vps01"]] = 0) do={
-  /interface wireguard peers add interface="wg0" name="vps01" public-key="qWMIv6k87CoX55yIzON4Fbyh+YQIyy8lrg1FkYDxz3w=" allowed-address=10.0.12.20/32,10.33.33.0/24 endpoint-address="" responder=yes persistent-keepalive=0s comment="fabric:g8d487eee:wg0:peer=vps01" disabled=no
+  /interface wireguard peers add interface="wg0" name="vps01" public-key="qWMIv6k87CoX55yIzON4Fbyh+YQIyy8lrg1FkYDxz3w=" allowed-address=10.0.12.20/32,10.33.33.0/24 endpoint-address="" responder=yes persistent-keepalive=0s comment="fabric:g00c0f472:wg0:peer=vps01" disabled=no
 } else={
-  /interface wireguard peers set [find where interface="wg0" and name="vps01"] public-key="qWMIv6k87CoX55yIzON4Fbyh+YQIyy8lrg1FkYDxz3w=" allowed-address=10.0.12.20/32,10.33.33.0/24 endpoint-address="" responder=yes persistent-keepalive=0s comment="fabric:g8d487eee:wg0:peer=vps01" disabled=no
+  /interface wireguard peers set [find where interface="wg0" and name="vps01"] public-key="qWMIv6k87CoX55yIzON4Fbyh+YQIyy8lrg1FkYDxz3w=" allowed-address=10.0.12.20/32,10.33.33.0/24 endpoint-address="" responder=yes persistent-keepalive=0s comment="fabric:g00c0f472:wg0:peer=vps01" disabled=no
 }
 :if ([:len [/interface wireguard peers find where interface="wg0" and name="z640"]] = 0) do={
-  /interface wireguard peers add interface="wg0" name="z640" public-key="ZDYsdzoZmuToSuhazlVuvRvCU7UUT6Sz/picm+gS/gY=" allowed-address=10.0.12.30/32,10.42.60.0/24 endpoint-address="" responder=yes persistent-keepalive=0s comment="fabric:g8d487eee:wg0:peer=z640" disabled=no
+  /interface wireguard peers add interface="wg0" name="z640" public-key="ZDYsdzoZmuToSuhazlVuvRvCU7UUT6Sz/picm+gS/gY=" allowed-address=10.0.12.30/32,10.42.60.0/24 endpoint-address="" responder=yes persistent-keepalive=0s comment="fabric:g00c0f472:wg0:peer=z640" disabled=no
 } else={
-  /interface wireguard peers set [find where interface="wg0" and name="z640"] public-key="ZDYsdzoZmuToSuhazlVuvRvCU7UUT6Sz/picm+gS/gY=" allowed-address=10.0.12.30/32,10.42.60.0/24 endpoint-address="" responder=yes persistent-keepalive=0s comment="fabric:g8d487eee:wg0:peer=z640" disabled=no
+  /interface wireguard peers set [find where interface="wg0" and name="z640"] public-key="ZDYsdzoZmuToSuhazlVuvRvCU7UUT6Sz/picm+gS/gY=" allowed-address=10.0.12.30/32,10.42.60.0/24 endpoint-address="" responder=yes persistent-keepalive=0s comment="fabric:g00c0f472:wg0:peer=z640" disabled=no
 }
 :if ([:len [/ip route find where dst-address=10.33.33.0/24 and comment~"^fabric:"]] = 0) do={
-  /ip route add dst-address=10.33.33.0/24 gateway="wg0" comment="fabric:g8d487eee:wg0"
+  /ip route add dst-address=10.33.33.0/24 gateway="wg0" comment="fabric:g00c0f472:wg0"
 } else={
-  /ip route set [find where dst-address=10.33.33.0/24 and comment~"^fabric:"] gateway="wg0" comment="fabric:g8d487eee:wg0"
+  /ip route set [find where dst-address=10.33.33.0/24 and comment~"^fabric:"] gateway="wg0" comment="fabric:g00c0f472:wg0"
 }
 :if ([:len [/ip route find where dst-address=10.42.60.0/24 and comment~"^fabric:"]] = 0) do={
-  /ip route add dst-address=10.42.60.0/24 gateway="wg0" comment="fabric:g8d487eee:wg0"
+  /ip route add dst-address=10.42.60.0/24 gateway="wg0" comment="fabric:g00c0f472:wg0"
 } else={
-  /ip route set [find where dst-address=10.42.60.0/24 and comment~"^fabric:"] gateway="wg0" comment="fabric:g8d487eee:wg0"
+  /ip route set [find where dst-address=10.42.60.0/24 and comment~"^fabric:"] gateway="wg0" comment="fabric:g00c0f472:wg0"
 }
 # --- SSTP server (active) ---
 :if ([:len [/ppp profile find where name="fabric-sstp"]] = 0) do={
-  /ppp profile add name="fabric-sstp" local-address=10.0.13.2 use-encryption=yes change-tcp-mss=yes only-one=yes comment="fabric:g8d487eee:sstp"
+  /ppp profile add name="fabric-sstp" local-address=10.0.13.2 use-encryption=yes change-tcp-mss=yes only-one=yes comment="fabric:g00c0f472:sstp"
 } else={
-  /ppp profile set [find where name="fabric-sstp"] local-address=10.0.13.2 use-encryption=yes change-tcp-mss=yes only-one=yes comment="fabric:g8d487eee:sstp"
+  /ppp profile set [find where name="fabric-sstp"] local-address=10.0.13.2 use-encryption=yes change-tcp-mss=yes only-one=yes comment="fabric:g00c0f472:sstp"
 }
 /interface sstp-server server set enabled=yes port=443 certificate="chr02-sstp" authentication=mschap2 tls-version=only-1.2 pfs=yes ciphers=aes256-sha,aes256-gcm-sha384 default-profile="fabric-sstp" verify-client-certificate=no keepalive-timeout=15
 :if ([:len [/ppp secret find where name="client-a-hq"]] = 0) do={
-  /ppp secret add name="client-a-hq" service=sstp profile="fabric-sstp" password="test-password-client-a-hq" remote-address=10.0.13.11 routes="192.168.50.0/24 10.0.13.11 1" comment="fabric:g8d487eee:client=client-a-hq [MSP Client A] HQ" disabled=no
+  /ppp secret add name="client-a-hq" service=sstp profile="fabric-sstp" password="test-password-client-a-hq" remote-address=10.0.13.11 routes="192.168.50.0/24 10.0.13.11 1" comment="fabric:g00c0f472:client=client-a-hq [MSP Client A] HQ" disabled=no
 } else={
-  /ppp secret set [find where name="client-a-hq"] service=sstp profile="fabric-sstp" password="test-password-client-a-hq" remote-address=10.0.13.11 routes="192.168.50.0/24 10.0.13.11 1" comment="fabric:g8d487eee:client=client-a-hq [MSP Client A] HQ" disabled=no
+  /ppp secret set [find where name="client-a-hq"] service=sstp profile="fabric-sstp" password="test-password-client-a-hq" remote-address=10.0.13.11 routes="192.168.50.0/24 10.0.13.11 1" comment="fabric:g00c0f472:client=client-a-hq [MSP Client A] HQ" disabled=no
 }
 :if ([:len [/ppp secret find where name="client-a-shop"]] = 0) do={
-  /ppp secret add name="client-a-shop" service=sstp profile="fabric-sstp" password="test-password-client-a-shop" remote-address=10.0.13.12 routes="192.168.51.0/24 10.0.13.12 1" comment="fabric:g8d487eee:client=client-a-shop [MSP Client A] shop (POS)" disabled=no
+  /ppp secret add name="client-a-shop" service=sstp profile="fabric-sstp" password="test-password-client-a-shop" remote-address=10.0.13.12 routes="192.168.51.0/24 10.0.13.12 1" comment="fabric:g00c0f472:client=client-a-shop [MSP Client A] shop (POS)" disabled=no
 } else={
-  /ppp secret set [find where name="client-a-shop"] service=sstp profile="fabric-sstp" password="test-password-client-a-shop" remote-address=10.0.13.12 routes="192.168.51.0/24 10.0.13.12 1" comment="fabric:g8d487eee:client=client-a-shop [MSP Client A] shop (POS)" disabled=no
+  /ppp secret set [find where name="client-a-shop"] service=sstp profile="fabric-sstp" password="test-password-client-a-shop" remote-address=10.0.13.12 routes="192.168.51.0/24 10.0.13.12 1" comment="fabric:g00c0f472:client=client-a-shop [MSP Client A] shop (POS)" disabled=no
 }
 :if ([:len [/ppp secret find where name="client-b"]] = 0) do={
-  /ppp secret add name="client-b" service=sstp profile="fabric-sstp" password="test-password-client-b" remote-address=10.0.13.13 routes="192.168.60.0/24 10.0.13.13 1" comment="fabric:g8d487eee:client=client-b Other client router" disabled=no
+  /ppp secret add name="client-b" service=sstp profile="fabric-sstp" password="test-password-client-b" remote-address=10.0.13.13 routes="192.168.60.0/24 10.0.13.13 1" comment="fabric:g00c0f472:client=client-b Other client router" disabled=no
 } else={
-  /ppp secret set [find where name="client-b"] service=sstp profile="fabric-sstp" password="test-password-client-b" remote-address=10.0.13.13 routes="192.168.60.0/24 10.0.13.13 1" comment="fabric:g8d487eee:client=client-b Other client router" disabled=no
+  /ppp secret set [find where name="client-b"] service=sstp profile="fabric-sstp" password="test-password-client-b" remote-address=10.0.13.13 routes="192.168.60.0/24 10.0.13.13 1" comment="fabric:g00c0f472:client=client-b Other client router" disabled=no
 }
 # --- client sites take forwarded traffic only from the fabric's WireGuard planes (lists for the forward rule) ---
 :if ([:len [/interface list find where name="fabric-wg"]] = 0) do={
-  /interface list add name="fabric-wg" comment="fabric:g8d487eee:isolation"
+  /interface list add name="fabric-wg" comment="fabric:g00c0f472:isolation"
 } else={
-  /interface list set [find where name="fabric-wg"] comment="fabric:g8d487eee:isolation"
+  /interface list set [find where name="fabric-wg"] comment="fabric:g00c0f472:isolation"
 }
 :if ([:len [/interface list member find where list="fabric-wg" and interface="wg0"]] = 0) do={
-  /interface list member add list="fabric-wg" interface="wg0" comment="fabric:g8d487eee:isolation"
+  /interface list member add list="fabric-wg" interface="wg0" comment="fabric:g00c0f472:isolation"
 } else={
-  /interface list member set [find where list="fabric-wg" and interface="wg0"] comment="fabric:g8d487eee:isolation"
+  /interface list member set [find where list="fabric-wg" and interface="wg0"] comment="fabric:g00c0f472:isolation"
 }
 :if ([:len [/ip firewall address-list find where list="fabric-client-sites" and address=10.0.13.11]] = 0) do={
-  /ip firewall address-list add list="fabric-client-sites" address=10.0.13.11 comment="fabric:g8d487eee:isolation"
+  /ip firewall address-list add list="fabric-client-sites" address=10.0.13.11 comment="fabric:g00c0f472:isolation"
 } else={
-  /ip firewall address-list set [find where list="fabric-client-sites" and address=10.0.13.11] comment="fabric:g8d487eee:isolation"
+  /ip firewall address-list set [find where list="fabric-client-sites" and address=10.0.13.11] comment="fabric:g00c0f472:isolation"
 }
 :if ([:len [/ip firewall address-list find where list="fabric-client-sites" and address=192.168.50.0/24]] = 0) do={
-  /ip firewall address-list add list="fabric-client-sites" address=192.168.50.0/24 comment="fabric:g8d487eee:isolation"
+  /ip firewall address-list add list="fabric-client-sites" address=192.168.50.0/24 comment="fabric:g00c0f472:isolation"
 } else={
-  /ip firewall address-list set [find where list="fabric-client-sites" and address=192.168.50.0/24] comment="fabric:g8d487eee:isolation"
+  /ip firewall address-list set [find where list="fabric-client-sites" and address=192.168.50.0/24] comment="fabric:g00c0f472:isolation"
 }
 :if ([:len [/ip firewall address-list find where list="fabric-client-sites" and address=10.0.13.12]] = 0) do={
-  /ip firewall address-list add list="fabric-client-sites" address=10.0.13.12 comment="fabric:g8d487eee:isolation"
+  /ip firewall address-list add list="fabric-client-sites" address=10.0.13.12 comment="fabric:g00c0f472:isolation"
 } else={
-  /ip firewall address-list set [find where list="fabric-client-sites" and address=10.0.13.12] comment="fabric:g8d487eee:isolation"
+  /ip firewall address-list set [find where list="fabric-client-sites" and address=10.0.13.12] comment="fabric:g00c0f472:isolation"
 }
 :if ([:len [/ip firewall address-list find where list="fabric-client-sites" and address=192.168.51.0/24]] = 0) do={
-  /ip firewall address-list add list="fabric-client-sites" address=192.168.51.0/24 comment="fabric:g8d487eee:isolation"
+  /ip firewall address-list add list="fabric-client-sites" address=192.168.51.0/24 comment="fabric:g00c0f472:isolation"
 } else={
-  /ip firewall address-list set [find where list="fabric-client-sites" and address=192.168.51.0/24] comment="fabric:g8d487eee:isolation"
+  /ip firewall address-list set [find where list="fabric-client-sites" and address=192.168.51.0/24] comment="fabric:g00c0f472:isolation"
 }
 :if ([:len [/ip firewall address-list find where list="fabric-client-sites" and address=10.0.13.13]] = 0) do={
-  /ip firewall address-list add list="fabric-client-sites" address=10.0.13.13 comment="fabric:g8d487eee:isolation"
+  /ip firewall address-list add list="fabric-client-sites" address=10.0.13.13 comment="fabric:g00c0f472:isolation"
 } else={
-  /ip firewall address-list set [find where list="fabric-client-sites" and address=10.0.13.13] comment="fabric:g8d487eee:isolation"
+  /ip firewall address-list set [find where list="fabric-client-sites" and address=10.0.13.13] comment="fabric:g00c0f472:isolation"
 }
 :if ([:len [/ip firewall address-list find where list="fabric-client-sites" and address=192.168.60.0/24]] = 0) do={
-  /ip firewall address-list add list="fabric-client-sites" address=192.168.60.0/24 comment="fabric:g8d487eee:isolation"
+  /ip firewall address-list add list="fabric-client-sites" address=192.168.60.0/24 comment="fabric:g00c0f472:isolation"
 } else={
-  /ip firewall address-list set [find where list="fabric-client-sites" and address=192.168.60.0/24] comment="fabric:g8d487eee:isolation"
+  /ip firewall address-list set [find where list="fabric-client-sites" and address=192.168.60.0/24] comment="fabric:g00c0f472:isolation"
 }
 # --- firewall: fabric's input accepts and client-site forward drop go before the first existing rule ---
 /ip firewall filter remove [find where comment~"^fabric:"]
 :local first [/ip firewall filter find where dynamic=no]
-:if ([:len $first] > 0) do={ /ip firewall filter add chain=input protocol=udp dst-port=51820 action=accept comment="fabric:g8d487eee:in:wg0" place-before=($first->0) } else={ /ip firewall filter add chain=input protocol=udp dst-port=51820 action=accept comment="fabric:g8d487eee:in:wg0" }
-:if ([:len $first] > 0) do={ /ip firewall filter add chain=input protocol=tcp dst-port=443 action=accept comment="fabric:g8d487eee:in:sstp" place-before=($first->0) } else={ /ip firewall filter add chain=input protocol=tcp dst-port=443 action=accept comment="fabric:g8d487eee:in:sstp" }
-:if ([:len $first] > 0) do={ /ip firewall filter add chain=input protocol=tcp dst-port=8443 src-address=198.51.100.20/32 action=accept comment="fabric:g8d487eee:in:rest" place-before=($first->0) } else={ /ip firewall filter add chain=input protocol=tcp dst-port=8443 src-address=198.51.100.20/32 action=accept comment="fabric:g8d487eee:in:rest" }
-:if ([:len $first] > 0) do={ /ip firewall filter add chain=forward dst-address-list=fabric-client-sites in-interface-list=!fabric-wg action=drop comment="fabric:g8d487eee:fwd:client-sites" place-before=($first->0) } else={ /ip firewall filter add chain=forward dst-address-list=fabric-client-sites in-interface-list=!fabric-wg action=drop comment="fabric:g8d487eee:fwd:client-sites" }
+:if ([:len $first] > 0) do={ /ip firewall filter add chain=input protocol=udp dst-port=51820 action=accept comment="fabric:g00c0f472:in:wg0" place-before=($first->0) } else={ /ip firewall filter add chain=input protocol=udp dst-port=51820 action=accept comment="fabric:g00c0f472:in:wg0" }
+:if ([:len $first] > 0) do={ /ip firewall filter add chain=input protocol=tcp dst-port=443 action=accept comment="fabric:g00c0f472:in:sstp" place-before=($first->0) } else={ /ip firewall filter add chain=input protocol=tcp dst-port=443 action=accept comment="fabric:g00c0f472:in:sstp" }
+:if ([:len $first] > 0) do={ /ip firewall filter add chain=input protocol=tcp dst-port=8443 src-address=198.51.100.20/32 action=accept comment="fabric:g00c0f472:in:rest" place-before=($first->0) } else={ /ip firewall filter add chain=input protocol=tcp dst-port=8443 src-address=198.51.100.20/32 action=accept comment="fabric:g00c0f472:in:rest" }
+:if ([:len $first] > 0) do={ /ip firewall filter add chain=forward dst-address-list=fabric-client-sites in-interface-list=!fabric-wg action=drop comment="fabric:g00c0f472:fwd:client-sites" place-before=($first->0) } else={ /ip firewall filter add chain=forward dst-address-list=fabric-client-sites in-interface-list=!fabric-wg action=drop comment="fabric:g00c0f472:fwd:client-sites" }
 # --- remove what fabric owned under an older generation (dependents first) ---
-/ip firewall address-list remove [find where comment~"^fabric:" and !(comment~"^fabric:g8d487eee:")]
-/interface list member remove [find where comment~"^fabric:" and !(comment~"^fabric:g8d487eee:")]
-/interface list remove [find where comment~"^fabric:" and !(comment~"^fabric:g8d487eee:")]
-/ppp secret remove [find where comment~"^fabric:" and !(comment~"^fabric:g8d487eee:")]
-/ppp profile remove [find where comment~"^fabric:" and !(comment~"^fabric:g8d487eee:")]
-/interface wireguard peers remove [find where comment~"^fabric:" and !(comment~"^fabric:g8d487eee:")]
-/ip route remove [find where comment~"^fabric:" and !(comment~"^fabric:g8d487eee:")]
-/ip address remove [find where comment~"^fabric:" and !(comment~"^fabric:g8d487eee:")]
-/interface wireguard remove [find where comment~"^fabric:" and !(comment~"^fabric:g8d487eee:")]
+:foreach i in=[/ppp secret find where comment~"^fabric:" and !(comment~"^fabric:g00c0f472:")] do={
+  /ppp secret disable $i
+  :local n [/ppp secret get $i name]
+  /ppp active remove [find where name=$n and service=sstp]
+}
+/ip firewall address-list remove [find where comment~"^fabric:" and !(comment~"^fabric:g00c0f472:")]
+/interface list member remove [find where comment~"^fabric:" and !(comment~"^fabric:g00c0f472:")]
+/interface list remove [find where comment~"^fabric:" and !(comment~"^fabric:g00c0f472:")]
+/ppp secret remove [find where comment~"^fabric:" and !(comment~"^fabric:g00c0f472:")]
+/ppp profile remove [find where comment~"^fabric:" and !(comment~"^fabric:g00c0f472:")]
+/interface wireguard peers remove [find where comment~"^fabric:" and !(comment~"^fabric:g00c0f472:")]
+/ip route remove [find where comment~"^fabric:" and !(comment~"^fabric:g00c0f472:")]
+/ip address remove [find where comment~"^fabric:" and !(comment~"^fabric:g00c0f472:")]
+/interface wireguard remove [find where comment~"^fabric:" and !(comment~"^fabric:g00c0f472:")]
 # --- REST API (www-ssl) off the SSTP port; only the controller may use it ---
 /ip service set [find where name="www-ssl"] port=8443 certificate="chr02-sstp" address=198.51.100.20/32 disabled=no
 }
