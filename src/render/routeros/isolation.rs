@@ -132,4 +132,34 @@ mod tests {
         assert!(rsc.contains("address=192.168.99.1 "), "{rsc}");
         assert!(!rsc.contains("192.168.99.1/32 comment"), "{rsc}");
     }
+
+    #[test]
+    fn a_reimport_ends_removed_clients_sessions_before_any_sweep() {
+        let t = crate::validate::load(include_str!("../../../topology.yaml")).unwrap();
+        let ring = KeyRing::generated(&t);
+        let p = plan(&t, &ring, "primary").unwrap();
+        let node = &p.nodes[&"chr01".parse::<NodeName>().unwrap()];
+        let rsc = super::super::render_hub(&p, node, &Default::default()).contents;
+        let lines: Vec<&str> = rsc.lines().collect();
+        let at = |needle: &str| {
+            lines
+                .iter()
+                .position(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no {needle} in\n{rsc}"))
+        };
+        let ended = at("/ppp active remove [find where name=$n and service=sstp]");
+        let first_sweep = at("/ip firewall address-list remove [find where comment~");
+        let secrets_swept = at("/ppp secret remove [find where comment~");
+        // Inside the loop over the secrets of other generations: disabled, then session ended.
+        let foreach =
+            at(":foreach i in=[/ppp secret find where comment~\"^fabric:\" and !(comment~");
+        assert!(
+            lines[foreach + 1].contains("/ppp secret disable $i"),
+            "{rsc}"
+        );
+        assert!(
+            foreach < ended && ended < first_sweep && first_sweep < secrets_swept,
+            "{rsc}"
+        );
+    }
 }
