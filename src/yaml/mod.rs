@@ -1,5 +1,6 @@
-//! YAML front end: parses text into a tape of nodes (borrowing the text) plus an index from YAML paths
-//! (`sstp.clients[1].lans[0]`) to source positions, so every later finding can name its line.
+//! YAML front end: parses text into a tape of nodes (borrowing the text) plus an index from
+//! YAML paths (`sstp.clients[1].lans[0]`) to source positions, so every later finding can
+//! name its line.
 //!
 //! Plain scalars are resolved with the YAML 1.2 core schema (null, bool, int, float, string);
 //! quoted scalars always stay strings. Duplicate mapping keys are reported, not silently merged.
