@@ -11,7 +11,7 @@
 use std::ffi::{c_int, c_long};
 
 /// `mi_option_arena_reserve` in mimalloc v3's `mi_option_t` (its enum order); pinned by the
-/// test below, which reads the option's 1 GiB default through this number.
+/// test below, which finds the value set through this number under the option's name.
 const MI_OPTION_ARENA_RESERVE: c_int = 23;
 
 /// The first arena's size, in KiB (the unit of the option).

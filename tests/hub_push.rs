@@ -575,7 +575,7 @@ async fn a_client_removed_from_the_topology_is_disconnected_before_its_site_is_u
         "{listed:?}"
     );
     assert!(session_drops(&r).is_empty());
-    r.standin.writes();
+    r.standin.writes(); // the first push's writes: not checked below
 
     let mut without = d.clone();
     without.objects.retain(|o| {

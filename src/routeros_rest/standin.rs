@@ -36,8 +36,7 @@ pub trait WgSink: Send + Sync + 'static {
     fn apply(&self, effect: &Effect) -> anyhow::Result<()>;
 
     /// Notes a write the stand-in carried out (`DELETE /ppp/active/*1`, `PUT /ip/address/*3`),
-    /// in the order they
-    /// happened. Nothing by default.
+    /// in the order they happened. Nothing by default.
     fn wrote(&self, _request: &str) {}
 }
 
@@ -525,16 +524,10 @@ fn write(
     }
     let answer = answer.map(|r| next.visible(r));
     *store = next;
-    let target = match (&answer, id_for_journal) {
-        (_, Some(id)) => format!("{}/{id}", menu.path()),
-        (Some(r), None) => format!(
-            "{}/{}",
-            menu.path(),
-            r.get(".id").map_or("", String::as_str)
-        ),
-        (None, None) => menu.path().to_string(),
-    };
-    state.sink.wrote(&format!("{method} /{target}"));
+    // The object written: the one named, or the one just added.
+    let written = id_for_journal.or_else(|| answer.as_ref()?.get(".id").cloned());
+    let id = written.unwrap_or_default();
+    state.sink.wrote(&format!("{method} /{}/{id}", menu.path()));
     Ok(answer)
 }
 
