@@ -254,11 +254,16 @@ pub fn rest_standin(args: RestStandinArgs) -> anyhow::Result<()> {
         .with_context(|| format!("node {} is not in the topology", args.node))?;
     let names = fabric::apply::node::peer_names(&keys);
     let ifnames: Vec<_> = node.interfaces.iter().map(|i| i.plane.clone()).collect();
-    let store = standin::import_live(
+    let mut store = standin::import_live(
         &fabric::apply::userspace::UserspaceBackend::default(),
         &ifnames,
         &names,
     )?;
+    if node.sstp_server.is_some() {
+        // As after an import of the hub's `.rsc`: the rule that keeps client sites apart.
+        let rule = standin::client_site_forward_rule();
+        store.insert(fabric::routeros_rest::Menu::FirewallFilter, rule);
+    }
     if !args.cert.exists() || !args.key.exists() {
         let cert = fabric::tls::self_signed(
             &[format!("{}-rest-standin", args.node)],

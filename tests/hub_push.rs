@@ -105,6 +105,8 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
             ("comment", "fabric:g00000001:wg0"),
         ]),
     );
+    // The client-site forward rule, as the import placed it (the push only checks it).
+    store.insert(Menu::FirewallFilter, standin::client_site_forward_rule());
     // z640 fenced, nuc missing, a spoke that left the topology, an operator's own peer.
     let mut z640 = by_what["wg0:peer=z640"].record.clone();
     z640.insert("disabled".into(), "true".into());
@@ -159,6 +161,9 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
         [
             ("wg0:peer=retired".to_string(), "remove"),
             ("wg0".into(), "set"),
+            // The interface list the forward rule lets through (the older import had none).
+            ("isolation".into(), "add"),
+            ("isolation".into(), "add"),
             ("wg0:peer=z640".into(), "set"),
             ("wg0:peer=nuc".into(), "add"),
             ("wg0:route=10.33.33.0/24".into(), "add"),
@@ -180,7 +185,7 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
     let out = push(&r.client, &d, false).await.unwrap();
     eprintln!("push of {} operations: {:?}", out.done, start_t.elapsed());
     assert_eq!(
-        out.done, 13,
+        out.done, 15,
         "the address only has an older generation: left"
     );
     assert!(out.diff.conflicts.is_empty());
@@ -216,6 +221,13 @@ async fn push_converges_a_stale_standby_and_leaves_foreign_objects_alone() {
     );
     assert_eq!(laptop["disabled"], "false");
     assert!(peers.iter().all(|p| p["disabled"] == "false"));
+    let members = r
+        .client
+        .list(Menu::InterfaceListMember, &[("list", "fabric-wg")])
+        .await
+        .unwrap();
+    let members: Vec<&str> = members.iter().map(|m| m["interface"].as_str()).collect();
+    assert_eq!(members, ["wg0"], "the hub's plane reaches the client sites");
     let wg = r.client.list(Menu::Wireguard, &[]).await.unwrap();
     assert_eq!(wg[0]["mtu"], "1420");
     assert_eq!(wg[0]["comment"], format!("fabric:g{}:wg0", d.generation));
@@ -512,9 +524,19 @@ fn hub_push_cli_prints_operations_and_never_the_key() {
         dry.contains("add /ip/firewall/address-list (isolation) address=\"192.168.60.0/24\""),
         "{dry}"
     );
-    assert!(dry.contains("dry run: 17 operation(s) for chr02"), "{dry}");
+    assert!(
+        dry.contains("add /interface/list/member (isolation) comment=")
+            && dry.contains(" interface=\"wg0\" list=\"fabric-wg\""),
+        "{dry}"
+    );
+    // This stand-in never imported the .rsc: no forward rule, and the push says so.
+    assert!(
+        dry.contains("warning: /ip/firewall/filter: no enabled rule `chain=forward dst-address-list=fabric-client-sites in-interface-list=!fabric-wg action=drop`: client sites are not kept apart"),
+        "{dry}"
+    );
+    assert!(dry.contains("dry run: 19 operation(s) for chr02"), "{dry}");
     let done = push(&[]);
-    assert!(done.contains("chr02: 17 operation(s) applied"), "{done}");
+    assert!(done.contains("chr02: 19 operation(s) applied"), "{done}");
     let marks = std::fs::read_to_string(state.join("hub-push/chr02.passwords")).unwrap();
     assert!(
         marks.contains("\"client-b\"") && !marks.contains(sstp_pw),

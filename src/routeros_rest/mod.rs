@@ -11,8 +11,8 @@
 //! - [`client`]: [`RestClient`] (reqwest + rustls, only the pinned certificate trusted, short
 //!   timeouts).
 //! - [`standin`]: the lab's stand-in for a CHR's REST service — **not RouterOS**; it applies
-//!   WireGuard peer changes to a wireguard-go interface and keeps `/ppp/profile` and
-//!   `/ppp/secret` records in its tables only.
+//!   WireGuard peer changes to a wireguard-go interface and keeps the PPP, address-list,
+//!   interface-list and (read-only, seeded) filter-rule records in its tables only.
 
 pub mod client;
 pub mod hub;
@@ -48,10 +48,18 @@ pub enum Menu {
     /// `/ip/firewall/address-list`: the client-site list the hub's forward rule keeps apart
     /// (only `fabric-client-sites` is read or written).
     AddressList,
+    /// `/interface/list`: the `fabric-wg` list the forward rule lets through to client sites
+    /// (only that one is read or written).
+    InterfaceList,
+    /// `/interface/list/member`: the hub's WireGuard interfaces in `fabric-wg`.
+    InterfaceListMember,
+    /// `/ip/firewall/filter`: read only, to check that the client-site forward rule the
+    /// `.rsc` places is there (a push does not place firewall rules).
+    FirewallFilter,
 }
 
 impl Menu {
-    pub const ALL: [Menu; 9] = [
+    pub const ALL: [Menu; 12] = [
         Menu::Wireguard,
         Menu::WireguardPeers,
         Menu::IpAddress,
@@ -61,11 +69,17 @@ impl Menu {
         Menu::PppProfile,
         Menu::PppSecret,
         Menu::AddressList,
+        Menu::InterfaceList,
+        Menu::InterfaceListMember,
+        Menu::FirewallFilter,
     ];
 
     /// Menus that only report (no add/set/remove through fabric).
     pub fn read_only(self) -> bool {
-        matches!(self, Menu::SystemResource | Menu::PppActive)
+        matches!(
+            self,
+            Menu::SystemResource | Menu::PppActive | Menu::FirewallFilter
+        )
     }
 
     /// The path below `/rest/`.
@@ -80,6 +94,9 @@ impl Menu {
             Menu::PppProfile => "ppp/profile",
             Menu::PppSecret => "ppp/secret",
             Menu::AddressList => "ip/firewall/address-list",
+            Menu::InterfaceList => "interface/list",
+            Menu::InterfaceListMember => "interface/list/member",
+            Menu::FirewallFilter => "ip/firewall/filter",
         }
     }
 

@@ -236,6 +236,17 @@ pub fn import_live(
     Ok(store)
 }
 
+/// The client-site forward rule as a hub that imported its `.rsc` lists it (seeded into a
+/// stand-in of an SSTP hub; the push only checks that it is there).
+pub fn client_site_forward_rule() -> Record {
+    let mut r: Record = crate::render::routeros::FORWARD_DROP
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    r.insert("comment".into(), "fabric:standin:fwd:client-sites".into());
+    r
+}
+
 /// Serves the stand-in until `shutdown`. `identity` names it in `/system/resource`;
 /// `/ppp/active` is answered from `ppp`.
 #[allow(clippy::too_many_arguments)]

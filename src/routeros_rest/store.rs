@@ -106,7 +106,9 @@ fn writable(menu: Menu) -> &'static [&'static str] {
             "disabled",
         ],
         Menu::AddressList => &["list", "address", "comment", "disabled"],
-        Menu::SystemResource | Menu::PppActive => &[],
+        Menu::InterfaceList => &["name", "comment"],
+        Menu::InterfaceListMember => &["list", "interface", "comment", "disabled"],
+        Menu::SystemResource | Menu::PppActive | Menu::FirewallFilter => &[],
     }
 }
 
@@ -124,7 +126,9 @@ fn required(menu: Menu) -> &'static [&'static str] {
         Menu::IpRoute => &["dst-address", "gateway"],
         Menu::PppProfile | Menu::PppSecret => &["name"],
         Menu::AddressList => &["list", "address"],
-        Menu::SystemResource | Menu::PppActive => &[],
+        Menu::InterfaceList => &["name"],
+        Menu::InterfaceListMember => &["list", "interface"],
+        Menu::SystemResource | Menu::PppActive | Menu::FirewallFilter => &[],
     }
 }
 
@@ -182,7 +186,7 @@ impl Store {
     pub fn insert(&mut self, menu: Menu, mut record: Record) -> Record {
         self.next_id += 1;
         record.insert(".id".into(), format!("*{:X}", self.next_id));
-        if menu != Menu::PppProfile {
+        if !matches!(menu, Menu::PppProfile | Menu::InterfaceList) {
             record
                 .entry("disabled".into())
                 .or_insert_with(|| "false".into());
@@ -244,7 +248,9 @@ impl Store {
             Menu::PppProfile | Menu::PppSecret => &["name"],
             // RouterOS: "already have such entry".
             Menu::AddressList => &["list", "address"],
-            Menu::SystemResource | Menu::PppActive => return false,
+            Menu::InterfaceList => &["name"],
+            Menu::InterfaceListMember => &["list", "interface"],
+            Menu::SystemResource | Menu::PppActive | Menu::FirewallFilter => return false,
         };
         self.list(menu, &[]).iter().any(|o| {
             o.get(".id").map(String::as_str) != except && key.iter().all(|k| o.get(*k) == r.get(*k))
@@ -271,6 +277,9 @@ impl Store {
                 r["interface"]
             )));
         }
+        if menu == Menu::InterfaceListMember {
+            self.member_refers_to_known_names(&r)?;
+        }
         if menu == Menu::PppSecret
             && let Some(profile) = r.get("profile")
             && !BUILT_IN_PROFILES.contains(&profile.as_str())
@@ -288,6 +297,27 @@ impl Store {
         }
         let r = self.insert(menu, r);
         Ok((r.clone(), effects(menu, None, Some(&r))))
+    }
+
+    /// RouterOS refuses a list member whose list or interface does not exist (the stand-in
+    /// knows only its WireGuard interfaces).
+    fn member_refers_to_known_names(&self, r: &Record) -> Result<(), ApiError> {
+        for (menu, key, name) in [
+            (Menu::InterfaceList, "list", "name"),
+            (Menu::Wireguard, "interface", "name"),
+        ] {
+            if !self
+                .list(menu, &[])
+                .iter()
+                .any(|o| o.get(name) == r.get(key))
+            {
+                return Err(ApiError::bad_request(format!(
+                    "input does not match any value of {key}: {}",
+                    r.get(key).map_or("", String::as_str)
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// PATCH (set): the updated record and its effects.
@@ -378,7 +408,10 @@ fn effects(menu: Menu, old: Option<&Record>, new: Option<&Record>) -> Vec<Effect
         | Menu::PppActive
         | Menu::PppProfile
         | Menu::PppSecret
-        | Menu::AddressList => {}
+        | Menu::AddressList
+        | Menu::InterfaceList
+        | Menu::InterfaceListMember
+        | Menu::FirewallFilter => {}
     }
     out
 }

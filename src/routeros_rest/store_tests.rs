@@ -177,3 +177,39 @@ fn an_address_list_shows_a_single_host_without_its_prefix_length_and_refuses_it_
         "the same host, written bare, is a duplicate"
     );
 }
+
+#[test]
+fn an_interface_list_member_needs_its_list_and_interface_and_filter_rules_are_read_only() {
+    let mut s = store();
+    let member = rec(&[("list", "fabric-wg"), ("interface", "wg0")]);
+    let e = s.add(Menu::InterfaceListMember, &member).unwrap_err();
+    assert_eq!(
+        e,
+        ApiError::bad_request("input does not match any value of list: fabric-wg")
+    );
+    let (list, _) = s
+        .add(Menu::InterfaceList, &rec(&[("name", "fabric-wg")]))
+        .unwrap();
+    assert!(
+        !list.contains_key("disabled"),
+        "a list has no such property"
+    );
+    let (m, effects) = s.add(Menu::InterfaceListMember, &member).unwrap();
+    assert_eq!(m["interface"], "wg0");
+    assert!(effects.is_empty(), "kept in the table only");
+    assert_eq!(
+        s.add(Menu::InterfaceListMember, &member).unwrap_err(),
+        ApiError::bad_request("failure: entry already exists")
+    );
+    let unknown = rec(&[("list", "fabric-wg"), ("interface", "wg7")]);
+    assert_eq!(
+        s.add(Menu::InterfaceListMember, &unknown).unwrap_err(),
+        ApiError::bad_request("input does not match any value of interface: wg7")
+    );
+    let rule = rec(&[("chain", "forward"), ("action", "drop")]);
+    assert_eq!(
+        s.add(Menu::FirewallFilter, &rule).unwrap_err(),
+        ApiError::bad_request("no such command"),
+        "fabric only reads the filter rules"
+    );
+}

@@ -4,10 +4,9 @@
 //! client site that did not come in on one of those — another site's tunnel (client A routing
 //! into client B's LAN, or spoofing a fabric source to reach B's management accepts) or the
 //! WAN (also a WAN port forward or masqueraded traffic towards a site through the hub).
-//! The `.rsc` writes all of it; a hub push keeps the address list (so a client added by a
-//! push is kept apart at once) but not the rule or the interface list: a plane added to the
-//! hub by a push is not in `fabric-wg` until the next import — its traffic to client sites
-//! is dropped.
+//! The `.rsc` writes all of it; a hub push keeps both lists (a client added by a push is
+//! kept apart at once, a plane it adds reaches the sites at once) and checks that the rule
+//! ([`FORWARD_DROP`]) is there, enabled, but does not place it.
 
 use super::script::Script;
 use crate::plan::{NodePlan, SstpServerPlan};
@@ -65,10 +64,24 @@ pub fn client_sites(sstp: &SstpServerPlan) -> Vec<String> {
         .collect()
 }
 
+/// What the forward rule matches and does (comment and placement aside): one source for the
+/// `.rsc` and for the REST push's check that a hub has the rule.
+pub const FORWARD_DROP: [(&str, &str); 4] = [
+    ("chain", "forward"),
+    ("dst-address-list", CLIENT_SITES),
+    ("in-interface-list", "!fabric-wg"),
+    ("action", "drop"),
+];
+
 /// The forward rule (its arguments; the firewall places it with fabric's other rules).
 pub fn forward_drop() -> String {
+    let args: Vec<String> = FORWARD_DROP
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     format!(
-        "chain=forward dst-address-list={CLIENT_SITES} in-interface-list=!{FABRIC_WG} action=drop comment={}",
+        "{} comment={}",
+        args.join(" "),
         Script::tag("fwd:client-sites")
     )
 }

@@ -3,8 +3,10 @@
 //! (`interface`, `address`); a peer by (`interface`, `name`), else (`interface`,
 //! `public-key`); a route by `dst-address` (among ours only: RouterOS keeps several routes to
 //! one destination, so a foreign one is never in the way); a PPP profile or secret by `name`;
-//! a client-site list entry by (`list`, `address`) — a hand-made one, enabled and not
-//! dynamic, is enough and not a conflict.
+//! a client-site list entry by (`list`, `address`), the `fabric-wg` interface list by `name`
+//! and its member by (`list`, `interface`) — a hand-made one, enabled and not dynamic, is
+//! enough and not a conflict. On an SSTP hub a missing or disabled client-site forward rule
+//! is a warning (the push does not place firewall rules).
 //! Values are compared the way RouterOS prints them ([`values`](super::values)). A secret's
 //! password follows the rule in [`ppp`](super::ppp).
 
@@ -13,6 +15,7 @@ use std::fmt;
 
 use super::values::same;
 use super::{Desired, Object};
+use crate::render::routeros::FORWARD_DROP;
 use crate::routeros_rest::{FABRIC_COMMENT_PREFIX, Menu, Record};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +137,7 @@ pub fn diff_remembering(
     let (mut iface_ops, mut addr_ops, mut peer_sets, mut peer_adds, mut route_ops) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut profile_ops, mut secret_ops, mut site_ops) = (Vec::new(), Vec::new(), Vec::new());
+    let mut plane_list_ops = Vec::new();
     for o in &desired.objects {
         let field = |r: &Record, k: &str| r.get(k).cloned().unwrap_or_default();
         let want = |k: &str| field(&o.record, k);
@@ -163,6 +167,16 @@ pub fn diff_remembering(
                     field(r, "list") == want("list") && field(r, "address") == want("address")
                 })
                 .collect(),
+            Menu::InterfaceList => table(o.menu)
+                .iter()
+                .filter(|r| field(r, "name") == want("name"))
+                .collect(),
+            Menu::InterfaceListMember => table(o.menu)
+                .iter()
+                .filter(|r| {
+                    field(r, "list") == want("list") && field(r, "interface") == want("interface")
+                })
+                .collect(),
             Menu::WireguardPeers => {
                 let on_if = |r: &&Record| field(r, "interface") == want("interface");
                 let by_name: Vec<&Record> = table(o.menu)
@@ -185,7 +199,9 @@ pub fn diff_remembering(
         let interface = match o.menu {
             Menu::Wireguard => want("name"),
             Menu::IpRoute => want("gateway"),
-            Menu::PppProfile | Menu::PppSecret | Menu::AddressList => String::new(),
+            Menu::PppProfile | Menu::PppSecret | Menu::AddressList | Menu::InterfaceList => {
+                String::new()
+            }
             _ => want("interface"),
         };
         if o.menu != Menu::Wireguard && !interface.is_empty() && blocked.contains(&interface) {
@@ -227,13 +243,16 @@ pub fn diff_remembering(
                     body,
                 })
             }
-            // The operator's own entry for the site already puts it in the list — if it is
-            // enabled and stays (not a dynamic entry that times out).
+            // The operator's own entry for the site (or plane) already puts it in the list —
+            // if it is enabled and stays (not a dynamic entry that times out); a list of
+            // that name made by hand serves as well.
             (None, Some(r))
-                if o.menu == Menu::AddressList
-                    && !["disabled", "dynamic"]
-                        .iter()
-                        .any(|k| field(r, k) == "true") =>
+                if matches!(
+                    o.menu,
+                    Menu::AddressList | Menu::InterfaceList | Menu::InterfaceListMember
+                ) && !["disabled", "dynamic"]
+                    .iter()
+                    .any(|k| field(r, k) == "true") =>
             {
                 None
             }
@@ -291,6 +310,7 @@ pub fn diff_remembering(
                 (Menu::PppProfile, _) => profile_ops.push(op),
                 (Menu::PppSecret, _) => secret_ops.push(op),
                 (Menu::AddressList, _) => site_ops.push(op),
+                (Menu::InterfaceList | Menu::InterfaceListMember, _) => plane_list_ops.push(op),
                 (_, OpKind::Add) => peer_adds.push(op),
                 _ => peer_sets.push(op),
             }
@@ -312,12 +332,15 @@ pub fn diff_remembering(
     // before a new one takes them; a secret needs its profile; an interface or a profile
     // goes only once nothing of ours is on it. A client site is listed before its secret
     // lets the client connect, and unlisted only once its secret is gone or routes elsewhere.
+    // A plane joins `fabric-wg` once it exists (the list first) and leaves before it goes.
     d.ops.extend(removals(Menu::IpRoute));
     d.ops.extend(removals(Menu::WireguardPeers));
     d.ops.extend(removals(Menu::PppSecret));
     d.ops.extend(removals(Menu::IpAddress));
+    d.ops.extend(removals(Menu::InterfaceListMember));
     d.ops.extend(iface_ops);
     d.ops.extend(addr_ops);
+    d.ops.extend(plane_list_ops);
     d.ops.extend(peer_sets);
     d.ops.extend(peer_adds);
     d.ops.extend(route_ops);
@@ -325,9 +348,31 @@ pub fn diff_remembering(
     d.ops.extend(profile_ops);
     d.ops.extend(secret_ops);
     d.ops.extend(removals(Menu::AddressList));
+    d.ops.extend(removals(Menu::InterfaceList));
     d.ops.extend(removals(Menu::PppProfile));
     d.ops.extend(removals(Menu::Wireguard));
+    if desired
+        .objects
+        .iter()
+        .any(|o| o.menu == Menu::InterfaceList)
+        && !table(Menu::FirewallFilter).iter().any(keeps_sites_apart)
+    {
+        d.warnings.push(format!(
+            "/ip/firewall/filter: no enabled rule `{}`: client sites are not kept apart on this hub (the push keeps the lists the rule uses, not firewall rules: import the rendered .rsc once, which places it before the hub's own rules)",
+            FORWARD_DROP.map(|(k, v)| format!("{k}={v}")).join(" ")
+        ));
+    }
     d
+}
+
+/// The `.rsc`'s client-site forward rule (or one made by hand to the same effect), enabled.
+fn keeps_sites_apart(r: &Record) -> bool {
+    FORWARD_DROP
+        .iter()
+        .all(|(k, v)| r.get(*k).map(String::as_str) == Some(*v))
+        && !["disabled", "invalid"]
+            .iter()
+            .any(|k| r.get(*k).is_some_and(|v| v == "true"))
 }
 
 /// A fabric secret already on the hub: its password goes into `body` when the hub shows a

@@ -34,7 +34,8 @@ fn chr02(secrets: Option<&Secrets>) -> (Desired, Plan) {
     (d, plan)
 }
 
-/// The live tables of a hub that matches `d` exactly.
+/// The live tables of a hub that matches `d` exactly (an SSTP hub with the `.rsc`'s
+/// client-site forward rule in place).
 pub(super) fn in_sync(d: &Desired) -> BTreeMap<Menu, Vec<Record>> {
     let mut live: BTreeMap<Menu, Vec<Record>> = BTreeMap::new();
     for (i, o) in d.objects.iter().enumerate() {
@@ -44,6 +45,12 @@ pub(super) fn in_sync(d: &Desired) -> BTreeMap<Menu, Vec<Record>> {
             r.insert("public-key".into(), p.clone());
         }
         live.entry(o.menu).or_default().push(r);
+    }
+    if live.contains_key(&Menu::InterfaceList) {
+        let mut rule = crate::routeros_rest::standin::client_site_forward_rule();
+        rule.insert(".id".into(), "*F1".into());
+        rule.insert("disabled".into(), "false".into());
+        live.insert(Menu::FirewallFilter, vec![rule]);
     }
     live
 }
@@ -261,6 +268,8 @@ fn which_objects_chr02_should_hold_in_the_primary_layout() {
             (Menu::WireguardPeers, "wg0:peer=z640"),
             (Menu::IpRoute, "wg0:route=10.33.33.0/24"),
             (Menu::IpRoute, "wg0:route=10.42.60.0/24"),
+            (Menu::InterfaceList, "isolation"),
+            (Menu::InterfaceListMember, "isolation"),
             (Menu::PppProfile, "sstp"),
             (Menu::PppSecret, "client=client-a-hq [MSP Client A] HQ"),
             (
@@ -291,6 +300,13 @@ fn which_objects_chr02_should_hold_in_the_primary_layout() {
     assert!(z["comment"].starts_with(&format!("fabric:g{}:", d.generation)));
     assert_eq!(d.objects[0].public_key, Some(wg0.public_key.to_base64()));
     assert!(d.objects.iter().all(|o| o.private_key.is_none()));
+    assert_eq!(d.objects[7].record["name"], "fabric-wg");
+    let member = &d.objects[8].record;
+    assert_eq!(
+        (member["list"].as_str(), member["interface"].as_str()),
+        ("fabric-wg", "wg0"),
+        "the hub's plane is what the forward rule lets through to client sites"
+    );
 }
 
 #[test]
@@ -300,26 +316,39 @@ fn empty_hub_gets_everything_in_dependency_order_and_a_key_warning() {
     let order: Vec<_> = got.ops.iter().map(|o| (o.menu, o.what.as_str())).collect();
     assert_eq!(order[0], (Menu::Wireguard, "wg0"));
     assert_eq!(order[1], (Menu::IpAddress, "wg0"));
-    assert!(order[2..5].iter().all(|(m, _)| *m == Menu::WireguardPeers));
-    assert!(order[5..7].iter().all(|(m, _)| *m == Menu::IpRoute));
+    assert_eq!(
+        order[2..4],
+        [
+            (Menu::InterfaceList, "isolation"),
+            (Menu::InterfaceListMember, "isolation")
+        ],
+        "the list first, then the plane, once it exists"
+    );
+    assert!(order[4..7].iter().all(|(m, _)| *m == Menu::WireguardPeers));
+    assert!(order[7..9].iter().all(|(m, _)| *m == Menu::IpRoute));
     assert!(
-        order[7..13]
+        order[9..15]
             .iter()
             .all(|w| *w == (Menu::AddressList, "isolation")),
         "client sites are listed before any secret: {order:?}"
     );
     assert_eq!(
-        order[13..],
+        order[15..],
         [(Menu::PppProfile, "sstp")],
         "secrets without a password held are not added"
     );
     assert!(got.ops.iter().all(|o| o.kind == OpKind::Add));
-    assert_eq!(got.warnings.len(), 4, "{:?}", got.warnings);
+    assert_eq!(got.warnings.len(), 5, "{:?}", got.warnings);
     assert!(got.warnings[0].contains("without a private key"));
     assert!(
-        got.warnings[1..]
+        got.warnings[1..4]
             .iter()
             .all(|w| w.contains("no SSTP password held") && w.ends_with("not added"))
+    );
+    assert!(
+        got.warnings[4].contains("client sites are not kept apart"),
+        "an empty hub has no forward rule: {}",
+        got.warnings[4]
     );
 }
 
@@ -386,7 +415,12 @@ fn conflicts_with_foreign_objects_are_reported_and_left_alone() {
         ])],
     );
     let got = diff(&d, &live);
-    let ppp = |m: Menu| matches!(m, Menu::PppProfile | Menu::PppSecret | Menu::AddressList);
+    let ppp = |m: Menu| {
+        matches!(
+            m,
+            Menu::PppProfile | Menu::PppSecret | Menu::AddressList | Menu::InterfaceList
+        )
+    };
     assert!(got.ops.iter().all(|o| ppp(o.menu)), "{:?}", got.ops);
     assert_eq!(
         got.conflicts.len(),
@@ -526,4 +560,161 @@ fn a_client_added_by_a_push_is_kept_apart_before_it_can_connect() {
             got.conflicts
         );
     }
+}
+
+#[test]
+fn the_fabric_wg_list_holds_the_hubs_planes_and_hand_made_entries_count() {
+    let (d, _) = chr02(None);
+    let g = &d.generation;
+    let cases: Vec<(&str, Edit, Vec<String>, usize)> = vec![
+        (
+            "a plane missing from the list is added",
+            |l| {
+                l.remove(&Menu::InterfaceListMember);
+            },
+            vec![format!(
+                "add /interface/list/member (isolation) comment=\"fabric:g{g}:isolation\" disabled=\"false\" interface=\"wg0\" list=\"fabric-wg\""
+            )],
+            0,
+        ),
+        (
+            "a plane fabric no longer has on the hub leaves the list before it goes",
+            |l| {
+                let mut w = l[&Menu::Wireguard][0].clone();
+                w.insert(".id".into(), "*90".into());
+                w.insert("name".into(), "wg9".into());
+                l.get_mut(&Menu::Wireguard).unwrap().push(w);
+                let mut m = l[&Menu::InterfaceListMember][0].clone();
+                m.insert(".id".into(), "*91".into());
+                m.insert("interface".into(), "wg9".into());
+                l.get_mut(&Menu::InterfaceListMember).unwrap().push(m);
+            },
+            vec![
+                "remove /interface/list/member *91 (isolation)".into(),
+                "remove /interface/wireguard *90 (wg0)".into(),
+            ],
+            0,
+        ),
+        (
+            "hand-made list and member, enabled: enough",
+            |l| {
+                l.get_mut(&Menu::InterfaceList).unwrap()[0].remove("comment");
+                l.get_mut(&Menu::InterfaceListMember).unwrap()[0].remove("comment");
+            },
+            vec![],
+            0,
+        ),
+        (
+            "a hand-made member that is disabled is in the way",
+            |l| {
+                let m = &mut l.get_mut(&Menu::InterfaceListMember).unwrap()[0];
+                m.remove("comment");
+                m.insert("disabled".into(), "true".into());
+            },
+            vec![],
+            1,
+        ),
+        (
+            "the list gone: list and member come back, in that order",
+            |l| {
+                l.remove(&Menu::InterfaceList);
+                l.remove(&Menu::InterfaceListMember);
+            },
+            vec![
+                format!(
+                    "add /interface/list (isolation) comment=\"fabric:g{g}:isolation\" name=\"fabric-wg\""
+                ),
+                format!(
+                    "add /interface/list/member (isolation) comment=\"fabric:g{g}:isolation\" disabled=\"false\" interface=\"wg0\" list=\"fabric-wg\""
+                ),
+            ],
+            0,
+        ),
+    ];
+    for (name, edit, want, conflicts) in cases {
+        let mut live = in_sync(&d);
+        edit(&mut live);
+        let got = diff(&d, &live);
+        assert_eq!(ops(&got), want, "case: {name}");
+        assert_eq!(
+            got.conflicts.len(),
+            conflicts,
+            "case {name}: {:?}",
+            got.conflicts
+        );
+        assert!(
+            got.warnings
+                .iter()
+                .all(|w| w.contains("no SSTP password held")),
+            "case {name}: {:?}",
+            got.warnings
+        );
+        let after = apply(live, &got);
+        assert!(diff(&d, &after).ops.is_empty(), "case {name}: converges");
+    }
+}
+
+#[test]
+fn an_sstp_hub_without_the_enabled_client_site_forward_rule_gets_a_warning() {
+    let (d, _) = chr02(None);
+    let warned = |edit: Edit| {
+        let mut live = in_sync(&d);
+        edit(&mut live);
+        let got = diff(&d, &live);
+        assert!(got.ops.is_empty(), "{:?}", got.ops);
+        let rule: Vec<String> = got
+            .warnings
+            .into_iter()
+            .filter(|w| w.starts_with("/ip/firewall/filter"))
+            .collect();
+        rule
+    };
+    assert!(warned(|_| {}).is_empty(), "the .rsc's rule, enabled");
+    assert!(
+        warned(|l| {
+            l.get_mut(&Menu::FirewallFilter).unwrap()[0].remove("comment");
+        })
+        .is_empty(),
+        "a rule made by hand to the same effect counts"
+    );
+    let cases: [(&str, Edit); 4] = [
+        ("no rule", |l| {
+            l.remove(&Menu::FirewallFilter);
+        }),
+        ("disabled", |l| {
+            l.get_mut(&Menu::FirewallFilter).unwrap()[0].insert("disabled".into(), "true".into());
+        }),
+        ("invalid", |l| {
+            l.get_mut(&Menu::FirewallFilter).unwrap()[0].insert("invalid".into(), "true".into());
+        }),
+        ("another action", |l| {
+            l.get_mut(&Menu::FirewallFilter).unwrap()[0].insert("action".into(), "accept".into());
+        }),
+    ];
+    for (name, edit) in cases {
+        let w = warned(edit);
+        assert_eq!(w.len(), 1, "case {name}: {w:?}");
+        assert!(
+            w[0].contains("chain=forward dst-address-list=fabric-client-sites in-interface-list=!fabric-wg action=drop")
+                && w[0].contains("import the rendered .rsc"),
+            "case {name}: {}",
+            w[0]
+        );
+    }
+    // A hub that is no SSTP hub keeps no client sites apart: nothing to check.
+    let mut plain = d.clone();
+    plain.objects.retain(|o| {
+        !matches!(
+            o.menu,
+            Menu::InterfaceList
+                | Menu::InterfaceListMember
+                | Menu::AddressList
+                | Menu::PppProfile
+                | Menu::PppSecret
+        )
+    });
+    let mut live = in_sync(&plain);
+    live.remove(&Menu::FirewallFilter);
+    let got = diff(&plain, &live);
+    assert!(got.ops.is_empty() && got.warnings.is_empty(), "{got:?}");
 }

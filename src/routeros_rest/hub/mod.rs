@@ -6,14 +6,18 @@
 //!   `/interface/wireguard` per plane, its `/ip/address`, one peer per plan peer and, like the
 //!   `.rsc`, one `/ip/route` (gateway = the interface) per route of the plan (peer prefixes
 //!   outside the plane's subnet, each on one of the hub's links); on an SSTP hub the `/ppp/profile` and one `/ppp/secret` per client router
-//!   ([`ppp`]) and one `/ip/firewall/address-list` entry per client site (list
-//!   `fabric-client-sites`, which the `.rsc`'s forward rule keeps apart) — tagged like the
-//!   `.rsc` (`fabric:g<GEN>:<what>`, GEN a hash of the content).
+//!   ([`ppp`]), one `/ip/firewall/address-list` entry per client site (list
+//!   `fabric-client-sites`, which the `.rsc`'s forward rule keeps apart) and the
+//!   `/interface/list` `fabric-wg` with the hub's planes as members (what that rule lets
+//!   through) — tagged like the `.rsc` (`fabric:g<GEN>:<what>`, GEN a hash of the content).
+//!   The rule itself is not pushed (its place among the hub's own rules is the `.rsc`'s
+//!   job); the diff warns when the hub does not have it enabled.
 //! - [`diff`] (pure): desired vs the records read with `GET` → ordered [`Op`]s. Only objects
 //!   whose comment starts with `fabric:` are ours; others are never changed (a clash with one
 //!   is reported as a conflict). Ours that are not desired are removed; ours that are
 //!   disabled (a fenced hub) are enabled again.
-//! - [`push`] (shell): reads the seven menus (of the address lists only
+//! - [`push`] (shell): reads the menus (of the address lists only `fabric-client-sites`, of
+//!   the interface lists only `fabric-wg`, of the filter rules only those towards
 //!   `fabric-client-sites`), diffs, runs the operations in order.
 //!
 //! Private keys follow the `.rsc` rule: a hub's key is written only when fabric manages it
@@ -41,7 +45,7 @@ use std::fmt;
 use super::{Menu, Record};
 use crate::model::{PrivateKey, Secret};
 use crate::plan::NodePlan;
-use crate::render::routeros::{CLIENT_SITES, client_sites};
+use crate::render::routeros::{CLIENT_SITES, FABRIC_WG, client_sites};
 use crate::render::{Secrets, join_nets};
 
 /// One object fabric wants on the hub.
@@ -77,7 +81,8 @@ impl fmt::Debug for Object {
 }
 
 /// Everything fabric wants on one hub, in dependency order (interfaces, addresses, peers,
-/// routes, PPP profile, PPP secrets, client-site list entries).
+/// routes; on an SSTP hub the `fabric-wg` list and members, PPP profile, PPP secrets,
+/// client-site list entries).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     /// `fabric:g<generation>:` prefixes the comments of objects this push writes.
@@ -193,6 +198,24 @@ pub fn desired(node: &NodePlan, secrets: &Secrets) -> Desired {
         }
     }
     if let Some(sstp) = &node.sstp_server {
+        // The interface list the forward rule lets through to client sites: this hub's
+        // planes (a plane a push adds reaches the sites at once).
+        objects.push(plain(
+            Menu::InterfaceList,
+            "isolation",
+            rec(&[("name", FABRIC_WG)]),
+        ));
+        for iface in &node.interfaces {
+            objects.push(plain(
+                Menu::InterfaceListMember,
+                "isolation",
+                rec(&[
+                    ("list", FABRIC_WG),
+                    ("interface", iface.plane.as_str()),
+                    ("disabled", "false"),
+                ]),
+            ));
+        }
         objects.extend(ppp::objects(sstp, secrets));
         // The client sites the `.rsc`'s forward rule keeps apart, labelled like its entries.
         for address in client_sites(sstp) {

@@ -159,7 +159,7 @@ fn table_of_live_ppp_states_and_the_operations_they_need() {
                 secret(l, "client-b").insert("remote-address".into(), "10.0.13.99".into());
             },
             vec![format!(
-                "set /ppp/secret *B ({b}) comment=\"fabric:g{g}:{b}\" remote-address=\"10.0.13.13\""
+                "set /ppp/secret *D ({b}) comment=\"fabric:g{g}:{b}\" remote-address=\"10.0.13.13\""
             )],
             0,
         ),
@@ -170,7 +170,7 @@ fn table_of_live_ppp_states_and_the_operations_they_need() {
                     .insert("routes".into(), "192.168.61.0/24 10.0.13.13 1".into());
             },
             vec![format!(
-                "set /ppp/secret *B ({b}) comment=\"fabric:g{g}:{b}\" routes=\"192.168.60.0/24 10.0.13.13 1\""
+                "set /ppp/secret *D ({b}) comment=\"fabric:g{g}:{b}\" routes=\"192.168.60.0/24 10.0.13.13 1\""
             )],
             0,
         ),
@@ -180,7 +180,7 @@ fn table_of_live_ppp_states_and_the_operations_they_need() {
                 secret(l, "client-b").insert("disabled".into(), "true".into());
             },
             vec![format!(
-                "set /ppp/secret *B ({b}) comment=\"fabric:g{g}:{b}\" disabled=\"false\""
+                "set /ppp/secret *D ({b}) comment=\"fabric:g{g}:{b}\" disabled=\"false\""
             )],
             0,
         ),
@@ -191,7 +191,7 @@ fn table_of_live_ppp_states_and_the_operations_they_need() {
                     .insert("local-address".into(), "10.0.13.9".into());
             },
             vec![format!(
-                "set /ppp/profile *8 (sstp) comment=\"fabric:g{g}:sstp\" local-address=\"10.0.13.2\""
+                "set /ppp/profile *A (sstp) comment=\"fabric:g{g}:sstp\" local-address=\"10.0.13.2\""
             )],
             0,
         ),

@@ -1,11 +1,12 @@
-//! The shell of a hub push: `GET` the seven menus (the address list filtered to fabric's),
-//! [`diff`](super::diff), run the operations in order with the [`RestClient`]. Stops at the
-//! first failed operation (the next push starts again from what is live).
+//! The shell of a hub push: `GET` the menus it manages (lists filtered to fabric's, filter
+//! rules to those towards the client sites), [`diff`](super::diff), run the operations in
+//! order with the [`RestClient`]. Stops at the first failed operation (the next push starts
+//! again from what is live).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Desired, Diff, OpKind, diff_remembering};
-use crate::render::routeros::CLIENT_SITES;
+use crate::render::routeros::{CLIENT_SITES, FABRIC_WG};
 use crate::routeros_rest::{Menu, Record, RestClient, RestError};
 
 /// What a push did (or, with `dry_run`, would do).
@@ -34,6 +35,18 @@ pub async fn read_live(client: &RestClient) -> Result<BTreeMap<Menu, Vec<Record>
         .list(Menu::AddressList, &[("list", CLIENT_SITES)])
         .await?;
     live.insert(Menu::AddressList, sites);
+    let list = [("name", FABRIC_WG)];
+    live.insert(
+        Menu::InterfaceList,
+        client.list(Menu::InterfaceList, &list).await?,
+    );
+    let members = [("list", FABRIC_WG)];
+    let members = client.list(Menu::InterfaceListMember, &members).await?;
+    live.insert(Menu::InterfaceListMember, members);
+    // The rules towards the client sites (a hub may hold hundreds of others).
+    let towards_sites = [("dst-address-list", CLIENT_SITES)];
+    let rules = client.list(Menu::FirewallFilter, &towards_sites).await?;
+    live.insert(Menu::FirewallFilter, rules);
     Ok(live)
 }
 
