@@ -1,4 +1,9 @@
 //! Command-line interface (clap derive). Exit codes: 0 ok, 1 findings, 2 operational failure.
+//!
+//! Subcommands are deferred (`#[command(defer = true)]`): only the invoked one's arguments
+//! are built, ≈ 0.3 ms less for every run (`fabric --version` 2.50 → 2.17 ms, 300 runs
+//! interleaved). Structs that are flattened into a subcommand carry plain comments, not doc
+//! comments: deferred, a flattened struct's doc comment would replace the subcommand's help.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +56,7 @@ impl SecretsArg {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Validate the topology and report every finding as FILE:LINE:COL: path: message (hint).
     Check {
@@ -199,6 +205,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum HubAction {
     /// Bring a RouterOS hub's fabric-owned WireGuard interfaces, addresses, peers and routes, PPP
     /// profile and secrets (comment `fabric:…`) in line with the plan over its REST API; prints
@@ -261,7 +268,8 @@ pub struct AgentArgs {
     pub backend: BackendArg,
 }
 
-/// Where the daemon's control socket is.
+// Where the daemon's control socket is (a plain comment: with deferred subcommands a
+// flattened struct's doc comment would replace the command's own help text).
 #[derive(Debug, Args)]
 pub struct ControlArg {
     /// The control socket of `fabric serve`.
@@ -270,6 +278,7 @@ pub struct ControlArg {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum LabAction {
     /// Create the namespaces and configure every node with `fabric apply`.
     Up {
@@ -314,7 +323,8 @@ pub enum LabAction {
     },
 }
 
-/// Arguments shared by `plan` and `apply` (live state of one node).
+// Arguments shared by `plan` and `apply` (live state of one node); a plain comment, as on
+// `ControlArg`.
 #[derive(Debug, Args)]
 pub struct LiveArgs {
     #[command(flatten)]
@@ -366,4 +376,29 @@ pub struct RestStandinArgs {
     /// File holding the Basic-auth password (0600).
     #[arg(long)]
     pub password_file: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand's help text is its own: a flattened struct's doc comment leaking in
+    /// through a deferred subcommand shows up as the same text under several commands.
+    #[test]
+    fn sibling_subcommands_have_their_own_help_texts() {
+        fn check(cmd: &mut clap::Command, path: &str) {
+            cmd.build();
+            let mut seen = std::collections::BTreeMap::new();
+            for sub in cmd.get_subcommands_mut() {
+                let name = format!("{path} {}", sub.get_name());
+                let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+                assert!(!about.is_empty(), "{name}: no help text");
+                if let Some(other) = seen.insert(about.clone(), name.clone()) {
+                    panic!("{name} and {other} share the help text {about:?}");
+                }
+                check(sub, &name);
+            }
+        }
+        check(&mut super::Cli::command(), "fabric");
+    }
 }
