@@ -18,6 +18,7 @@ pub mod raw;
 pub mod render;
 pub mod routeros_rest;
 pub mod shell;
+pub mod small_map;
 pub mod tls;
 pub mod validate;
 pub mod yaml;

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::small_map::SmallMap;
+
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct RawTopology {
     pub domain: Option<String>,
@@ -56,7 +58,7 @@ pub struct RawNode {
     pub description: Option<String>,
     pub endpoint: Option<String>,
     #[serde(default)]
-    pub planes: BTreeMap<String, RawMembership>,
+    pub planes: SmallMap<String, RawMembership>,
     #[serde(default)]
     pub routes: Vec<String>,
     pub sstp: Option<RawSstpHub>,

@@ -13,6 +13,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::Ipv4Net;
 
+use crate::small_map::SmallMap;
+
 /// The whole network.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Topology {
@@ -78,7 +80,7 @@ pub struct Node {
     pub description: Option<String>,
     /// Public underlay address (hubs need one).
     pub endpoint: Option<IpAddr>,
-    pub memberships: BTreeMap<Ifname, Membership>,
+    pub memberships: SmallMap<Ifname, Membership>,
     /// LAN prefixes routed behind this node (its own `routes` plus VLANs `via` it).
     pub routes: Vec<Ipv4Net>,
     pub sstp: Option<SstpHubSide>,

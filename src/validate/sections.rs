@@ -253,7 +253,7 @@ fn nodes(
             .endpoint
             .as_deref()
             .and_then(|e| fields::ip(f, e, format_args!("{path}.endpoint")));
-        let mut memberships = BTreeMap::new();
+        let mut memberships = crate::small_map::SmallMap::new();
         for (plane, m) in &n.planes {
             let mpath = NodePath(name, Some(plane));
             if !raw.planes.contains_key(plane) {
