@@ -61,8 +61,9 @@ pub struct RawNode {
     pub planes: SmallMap<String, RawMembership>,
     #[serde(default)]
     pub routes: Vec<String>,
-    pub sstp: Option<RawSstpHub>,
-    pub rest: Option<RawRest>,
+    // Boxed: most nodes have neither, and a node map's B-tree holds its values inline.
+    pub sstp: Option<Box<RawSstpHub>>,
+    pub rest: Option<Box<RawRest>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -83,8 +83,10 @@ pub struct Node {
     pub memberships: SmallMap<Ifname, Membership>,
     /// LAN prefixes routed behind this node (its own `routes` plus VLANs `via` it).
     pub routes: Vec<Ipv4Net>,
-    pub sstp: Option<SstpHubSide>,
-    pub rest: Option<Rest>,
+    /// Boxed, as `rest`: most nodes have neither, and the node map's B-tree holds its values
+    /// inline.
+    pub sstp: Option<Box<SstpHubSide>>,
+    pub rest: Option<Box<Rest>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

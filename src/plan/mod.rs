@@ -105,7 +105,7 @@ fn plan_of(
         description: node.description.clone(),
         interfaces,
         sstp_server: sstp_server(t, l, node),
-        rest: node.rest.clone(),
+        rest: node.rest.as_deref().cloned(),
     })
 }
 

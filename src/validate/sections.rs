@@ -351,8 +351,8 @@ fn nodes(
                     endpoint,
                     memberships,
                     routes,
-                    sstp,
-                    rest,
+                    sstp: sstp.map(Box::new),
+                    rest: rest.map(Box::new),
                 },
             );
         }
