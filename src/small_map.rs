@@ -191,7 +191,10 @@ mod tests {
         let mut small = SmallMap::new();
         let mut tree = BTreeMap::new();
         for (k, v) in inserts {
-            assert_eq!(small.insert(k.to_string(), v), tree.insert(k.to_string(), v));
+            assert_eq!(
+                small.insert(k.to_string(), v),
+                tree.insert(k.to_string(), v)
+            );
         }
         assert_eq!(small.len(), tree.len());
         assert!(small.iter().eq(tree.iter()), "same entries, same order");

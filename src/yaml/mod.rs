@@ -12,7 +12,7 @@ mod fast;
 mod index;
 mod tape;
 
-use index::{Entry, Seg};
+use index::{Entry, Seg, Spot};
 pub use index::{PathIndex, join_index, join_key};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::Value;
@@ -240,8 +240,8 @@ impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
         self.index.entries.push(Entry {
             parent,
             seg,
-            value: Pos::of(&span),
-            key,
+            value: Spot::of(Pos::of(&span)),
+            key: key.map_or(Spot::NONE, Spot::of),
         });
         let at = self.tape.len();
         let (shape, anchor) = match event {
