@@ -1,7 +1,7 @@
 //! `fabric` binary: parses the command line, runs the command, owns printing and exit codes.
 
 mod cli;
-mod first_arena;
+mod early_memory;
 mod hub_cmd;
 
 /// mimalloc: topology loading is allocation-bound (many small strings); measured below.
@@ -22,25 +22,6 @@ pub struct Findings(pub String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let long_running = match &cli.command {
-        Command::Serve { .. } | Command::Agent(_) | Command::Dns { .. } => true,
-        Command::Lab { action, .. } => matches!(
-            action,
-            LabAction::RestStandin(_) | LabAction::SstpTlsStandin { .. }
-        ),
-        _ => false,
-    };
-    if long_running {
-        // Long-running: no transparent huge pages, or mimalloc's 2 MiB-aligned arenas are
-        // backed by huge pages, adding ~16 MB of RSS for no gain. Best effort. One-shot
-        // commands keep them: fewer page faults (a 1,000-node `apply` faults in a third less);
-        // the wireguard-go they start is switched off on its own (`apply::userspace`).
-        // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integer arguments and touches no
-        // memory.
-        unsafe {
-            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-        }
-    }
     {
         use tracing_subscriber::prelude::*;
         let log = tracing_subscriber::fmt::layer()
