@@ -15,6 +15,11 @@
 //! first allocation; its bookkeeping for 1 GiB touches more pages (without huge pages:
 //! check 5.76 → 5.66 ms with 64 MiB). Later arenas are reserved as they are needed, as
 //! before. `MIMALLOC_ARENA_RESERVE` set in the environment still wins.
+//!
+//! **No allocator teardown at exit** (mimalloc's `destroy_on_exit` = 2 skips its exit
+//! handler): otherwise mimalloc walks and purges every page it holds just before the kernel
+//! frees them all anyway (≈ 4 % of an `apply`'s CPU in perf; `fabric plan` of 1,000 peers
+//! 21.28 → 21.11 ms median, 200 runs interleaved).
 
 use std::ffi::{c_int, c_long};
 
@@ -24,6 +29,10 @@ const MI_OPTION_ARENA_RESERVE: c_int = 23;
 
 /// The first arena's size, in KiB (the unit of the option).
 const FIRST_ARENA_KIB: c_long = 64 * 1024;
+
+/// `mi_option_destroy_on_exit` (just before `arena_reserve`), pinned the same way; a value
+/// above 1 makes mimalloc's exit handler return at once.
+const MI_OPTION_DESTROY_ON_EXIT: c_int = 22;
 
 unsafe extern "C" {
     fn mi_option_set(option: c_int, value: c_long);
@@ -43,6 +52,7 @@ extern "C" fn set_up_memory() {
     // mimalloc's option table and allocates nothing.
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        mi_option_set(MI_OPTION_DESTROY_ON_EXIT, 2);
         if libc::getenv(c"MIMALLOC_ARENA_RESERVE".as_ptr()).is_null() {
             mi_option_set(MI_OPTION_ARENA_RESERVE, FIRST_ARENA_KIB);
         }
@@ -71,7 +81,7 @@ mod tests {
     }
 
     #[test]
-    fn the_option_set_before_main_is_mimallocs_arena_reserve() {
+    fn the_options_set_before_main_are_mimallocs_arena_reserve_and_destroy_on_exit() {
         if std::env::var_os("MIMALLOC_ARENA_RESERVE").is_some() {
             panic!("unset MIMALLOC_ARENA_RESERVE to run this test");
         }
@@ -87,5 +97,10 @@ mod tests {
             line.trim_end(),
             format!("option 'arena_reserve': {FIRST_ARENA_KIB} KiB")
         );
+        let line = listing
+            .lines()
+            .find(|l| l.starts_with("option 'destroy_on_exit':"))
+            .unwrap_or_else(|| panic!("no destroy_on_exit in mimalloc's options:\n{listing}"));
+        assert_eq!(line.trim_end(), "option 'destroy_on_exit': 2");
     }
 }
