@@ -123,12 +123,13 @@ pub fn apply(
     let reports = plan(backend, node, secrets, names)?;
     let mut done: Vec<String> = Vec::new();
     for r in &reports {
-        let todo: Vec<WgChange> = r
-            .changes
-            .iter()
-            .filter(|c| c.is_applicable())
-            .cloned()
-            .collect();
+        // Usually every change is applicable: no copy of a 1,000-peer change list then.
+        let todo: std::borrow::Cow<[WgChange]> = if r.changes.iter().all(|c| c.is_applicable()) {
+            std::borrow::Cow::Borrowed(&r.changes)
+        } else {
+            let some = r.changes.iter().filter(|c| c.is_applicable());
+            std::borrow::Cow::Owned(some.cloned().collect())
+        };
         if todo.is_empty() {
             continue;
         }
