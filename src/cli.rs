@@ -208,9 +208,10 @@ pub enum Command {
 #[command(defer = true)]
 pub enum HubAction {
     /// Bring a RouterOS hub's fabric-owned WireGuard interfaces, addresses, peers and routes, PPP
-    /// profile and secrets (comment `fabric:…`) in line with the plan over its REST API; prints
-    /// every operation (keys and passwords as `***`). Objects
-    /// fabric does not own are never changed. Exit 0 done, 1 conflicts, 2 error.
+    /// profile and secrets, client-site address list and `fabric-wg` interface list (comment
+    /// `fabric:…`) in line with the plan over its REST API; prints every operation (keys and
+    /// passwords as `***`) and warnings (a missing client-site forward rule). Objects fabric
+    /// does not own are never changed. Exit 0 done, 1 conflicts, 2 error.
     Push(HubPushArgs),
 }
 
