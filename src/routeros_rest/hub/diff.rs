@@ -142,40 +142,9 @@ pub fn diff_remembering(
         let field = |r: &Record, k: &str| r.get(k).cloned().unwrap_or_default();
         let want = |k: &str| field(&o.record, k);
         let candidates: Vec<&Record> = match o.menu {
-            Menu::Wireguard => table(o.menu)
-                .iter()
-                .filter(|r| field(r, "name") == want("name"))
-                .collect(),
             Menu::IpRoute => table(o.menu)
                 .iter()
                 .filter(|r| ours(r) && field(r, "dst-address") == want("dst-address"))
-                .collect(),
-            Menu::PppProfile | Menu::PppSecret => table(o.menu)
-                .iter()
-                .filter(|r| field(r, "name") == want("name"))
-                .collect(),
-            Menu::IpAddress => table(o.menu)
-                .iter()
-                .filter(|r| {
-                    field(r, "interface") == want("interface")
-                        && field(r, "address") == want("address")
-                })
-                .collect(),
-            Menu::AddressList => table(o.menu)
-                .iter()
-                .filter(|r| {
-                    field(r, "list") == want("list") && field(r, "address") == want("address")
-                })
-                .collect(),
-            Menu::InterfaceList => table(o.menu)
-                .iter()
-                .filter(|r| field(r, "name") == want("name"))
-                .collect(),
-            Menu::InterfaceListMember => table(o.menu)
-                .iter()
-                .filter(|r| {
-                    field(r, "list") == want("list") && field(r, "interface") == want("interface")
-                })
                 .collect(),
             Menu::WireguardPeers => {
                 let on_if = |r: &&Record| field(r, "interface") == want("interface");
@@ -194,7 +163,13 @@ pub fn diff_remembering(
                         .collect()
                 }
             }
-            _ => Vec::new(),
+            menu => {
+                let keys = identity(menu);
+                table(menu)
+                    .iter()
+                    .filter(|r| !keys.is_empty() && keys.iter().all(|k| field(r, k) == want(k)))
+                    .collect()
+            }
         };
         let interface = match o.menu {
             Menu::Wireguard => want("name"),
@@ -363,6 +338,22 @@ pub fn diff_remembering(
         ));
     }
     d
+}
+
+/// The properties that identify an object of `menu` (routes and peers have their own rules;
+/// read-only menus none).
+fn identity(menu: Menu) -> &'static [&'static str] {
+    match menu {
+        Menu::Wireguard | Menu::PppProfile | Menu::PppSecret | Menu::InterfaceList => &["name"],
+        Menu::IpAddress => &["interface", "address"],
+        Menu::AddressList => &["list", "address"],
+        Menu::InterfaceListMember => &["list", "interface"],
+        Menu::IpRoute
+        | Menu::WireguardPeers
+        | Menu::SystemResource
+        | Menu::PppActive
+        | Menu::FirewallFilter => &[],
+    }
 }
 
 /// The `.rsc`'s client-site forward rule (or one made by hand to the same effect), enabled.
