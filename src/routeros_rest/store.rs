@@ -266,20 +266,7 @@ impl Store {
         if let Some(missing) = required(menu).iter().find(|k| !r.contains_key(**k)) {
             return Err(ApiError::bad_request(format!("failure: missing {missing}")));
         }
-        if menu == Menu::WireguardPeers
-            && !self
-                .list(Menu::Wireguard, &[])
-                .iter()
-                .any(|w| w.get("name") == r.get("interface"))
-        {
-            return Err(ApiError::bad_request(format!(
-                "input does not match any value of interface: {}",
-                r["interface"]
-            )));
-        }
-        if menu == Menu::InterfaceListMember {
-            self.member_refers_to_known_names(&r)?;
-        }
+        self.refers_to_known_names(menu, &r)?;
         if menu == Menu::PppSecret
             && let Some(profile) = r.get("profile")
             && !BUILT_IN_PROFILES.contains(&profile.as_str())
@@ -299,21 +286,26 @@ impl Store {
         Ok((r.clone(), effects(menu, None, Some(&r))))
     }
 
-    /// RouterOS refuses a list member whose list or interface does not exist (the stand-in
-    /// knows only its WireGuard interfaces).
-    fn member_refers_to_known_names(&self, r: &Record) -> Result<(), ApiError> {
-        for (menu, key, name) in [
-            (Menu::InterfaceList, "list", "name"),
-            (Menu::Wireguard, "interface", "name"),
-        ] {
+    /// RouterOS refuses a peer or a list member that names an interface or list that does
+    /// not exist (the stand-in knows only its WireGuard interfaces).
+    fn refers_to_known_names(&self, menu: Menu, r: &Record) -> Result<(), ApiError> {
+        let references: &[(Menu, &str)] = match menu {
+            Menu::WireguardPeers => &[(Menu::Wireguard, "interface")],
+            Menu::InterfaceListMember => &[
+                (Menu::InterfaceList, "list"),
+                (Menu::Wireguard, "interface"),
+            ],
+            _ => &[],
+        };
+        for (named, key) in references {
             if !self
-                .list(menu, &[])
+                .list(*named, &[])
                 .iter()
-                .any(|o| o.get(name) == r.get(key))
+                .any(|o| o.get("name") == r.get(*key))
             {
                 return Err(ApiError::bad_request(format!(
                     "input does not match any value of {key}: {}",
-                    r.get(key).map_or("", String::as_str)
+                    r.get(*key).map_or("", String::as_str)
                 )));
             }
         }
