@@ -179,7 +179,7 @@ fn an_address_list_shows_a_single_host_without_its_prefix_length_and_refuses_it_
 }
 
 #[test]
-fn an_interface_list_member_needs_its_list_and_interface_and_filter_rules_are_read_only() {
+fn list_members_and_peers_need_what_they_name_and_filter_rules_are_read_only() {
     let mut s = store();
     let member = rec(&[("list", "fabric-wg"), ("interface", "wg0")]);
     let e = s.add(Menu::InterfaceListMember, &member).unwrap_err();
@@ -205,6 +205,12 @@ fn an_interface_list_member_needs_its_list_and_interface_and_filter_rules_are_re
     assert_eq!(
         s.add(Menu::InterfaceListMember, &unknown).unwrap_err(),
         ApiError::bad_request("input does not match any value of interface: wg7")
+    );
+    let peer = rec(&[("interface", "wg7"), ("public-key", "UEVFUg==")]);
+    assert_eq!(
+        s.add(Menu::WireguardPeers, &peer).unwrap_err(),
+        ApiError::bad_request("input does not match any value of interface: wg7"),
+        "a peer, too, needs its interface"
     );
     let rule = rec(&[("chain", "forward"), ("action", "drop")]);
     assert_eq!(
