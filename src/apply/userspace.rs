@@ -292,8 +292,9 @@ fn create(ifname: &Ifname) -> anyhow::Result<()> {
     let mut cmd = Command::new("wireguard-go");
     // Without LOG_LEVEL the daemon gets /dev/null for its output, not our pipes.
     cmd.arg(ifname.as_str()).env_remove("LOG_LEVEL");
-    // A long-running daemon: no transparent huge pages (RSS), whatever the command that
-    // starts it keeps for itself.
+    // A long-running daemon: no transparent huge pages (RSS). The fabric binary turns them
+    // off for itself and its children before `main`; set here too for other callers of the
+    // library (the tests).
     // SAFETY: the closure runs between fork and exec and only calls prctl, which takes plain
     // integers and is async-signal-safe.
     unsafe {
