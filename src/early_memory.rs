@@ -5,8 +5,9 @@
 //! processes fabric starts). mimalloc asks for huge pages on its arenas; a huge page is
 //! zeroed whole on first touch (≈ 0.2 ms each here) and, when free huge pages are scarce,
 //! the kernel compacts memory on the spot (one `apply` spent 37 ms in the kernel so). A
-//! 1,000-peer `fabric apply` faulted 9–16 of them; without: replace median 124 → 99 ms,
-//! p90 163 → 131 ms (40 runs each, interleaved, `wg syncconf` 107 ms in the same run);
+//! 1,000-peer `fabric apply` faulted 9–16 of them; without, two A/Bs of 40 replace runs
+//! each, interleaved: median 124 → 99 ms (p90 163 → 131) and 124 → 108 ms (p90 156 → 139),
+//! `wg syncconf` 107 and 112 ms in the same runs;
 //! `fabric check` of the 1,001-node topology alone is ≈ 0.25 ms slower (5.41 → 5.66 ms,
 //! more 4 KiB faults), a price the lower tail pays for. Set here rather than in `main`:
 //! std allocates before `main`, and the first arena would already be touched.

@@ -65,7 +65,8 @@ pub fn client_sites(sstp: &SstpServerPlan) -> Vec<String> {
 }
 
 /// What the forward rule matches and does (comment and placement aside): one source for the
-/// `.rsc` and for the REST push's check that a hub has the rule.
+/// `.rsc` and for the REST push's check that a hub has the rule. `!fabric-wg` is `!` +
+/// [`FABRIC_WG`] (the tests below pin both spellings).
 pub const FORWARD_DROP: [(&str, &str); 4] = [
     ("chain", "forward"),
     ("dst-address-list", CLIENT_SITES),
@@ -73,15 +74,16 @@ pub const FORWARD_DROP: [(&str, &str); 4] = [
     ("action", "drop"),
 ];
 
+/// [`FORWARD_DROP`] as RouterOS arguments (`chain=forward …`).
+pub fn forward_drop_args() -> String {
+    FORWARD_DROP.map(|(k, v)| format!("{k}={v}")).join(" ")
+}
+
 /// The forward rule (its arguments; the firewall places it with fabric's other rules).
 pub fn forward_drop() -> String {
-    let args: Vec<String> = FORWARD_DROP
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
     format!(
         "{} comment={}",
-        args.join(" "),
+        forward_drop_args(),
         Script::tag("fwd:client-sites")
     )
 }

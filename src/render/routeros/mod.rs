@@ -13,4 +13,4 @@ mod script;
 
 pub use client::render as render_client;
 pub use hub::{PROFILE as SSTP_PROFILE, render as render_hub, secret_label, secret_routes};
-pub use isolation::{CLIENT_SITES, FABRIC_WG, FORWARD_DROP, client_sites};
+pub use isolation::{CLIENT_SITES, FABRIC_WG, FORWARD_DROP, client_sites, forward_drop_args};

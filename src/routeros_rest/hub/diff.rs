@@ -15,7 +15,7 @@ use std::fmt;
 
 use super::values::same;
 use super::{Desired, Object};
-use crate::render::routeros::FORWARD_DROP;
+use crate::render::routeros::{FORWARD_DROP, forward_drop_args};
 use crate::routeros_rest::{FABRIC_COMMENT_PREFIX, Menu, Record};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,15 +326,15 @@ pub fn diff_remembering(
     d.ops.extend(removals(Menu::InterfaceList));
     d.ops.extend(removals(Menu::PppProfile));
     d.ops.extend(removals(Menu::Wireguard));
-    if desired
+    // Only an SSTP hub's desired state holds the `fabric-wg` list: only it keeps sites apart.
+    let sstp_hub = desired
         .objects
         .iter()
-        .any(|o| o.menu == Menu::InterfaceList)
-        && !table(Menu::FirewallFilter).iter().any(keeps_sites_apart)
-    {
+        .any(|o| o.menu == Menu::InterfaceList);
+    if sstp_hub && !table(Menu::FirewallFilter).iter().any(keeps_sites_apart) {
         d.warnings.push(format!(
             "/ip/firewall/filter: no enabled rule `{}`: client sites are not kept apart on this hub (the push keeps the lists the rule uses, not firewall rules: import the rendered .rsc once, which places it before the hub's own rules)",
-            FORWARD_DROP.map(|(k, v)| format!("{k}={v}")).join(" ")
+            forward_drop_args()
         ));
     }
     d

@@ -662,12 +662,10 @@ fn an_sstp_hub_without_the_enabled_client_site_forward_rule_gets_a_warning() {
         edit(&mut live);
         let got = diff(&d, &live);
         assert!(got.ops.is_empty(), "{:?}", got.ops);
-        let rule: Vec<String> = got
-            .warnings
+        got.warnings
             .into_iter()
             .filter(|w| w.starts_with("/ip/firewall/filter"))
-            .collect();
-        rule
+            .collect::<Vec<_>>()
     };
     assert!(warned(|_| {}).is_empty(), "the .rsc's rule, enabled");
     assert!(
