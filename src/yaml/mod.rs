@@ -14,7 +14,7 @@ mod tape;
 
 use index::{Entry, Seg, Spot};
 pub use index::{PathIndex, join_index, join_key};
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, StrInput};
 use serde_json::Value;
 use tape::Node;
 pub use tape::{At, Error as DeserializeError, Tape};
@@ -113,18 +113,41 @@ fn fingerprint(r: &Result<Document, YamlProblem>) -> String {
 }
 
 fn saphyr_parse(text: &str) -> Result<Document<'_>, YamlProblem> {
-    build(Parser::new_from_str(text), text)
+    build(Saphyr(Parser::new_from_str(text).peekable()), text)
 }
 
-fn build<'a, I: Iterator<Item = fast::Item<'a>>>(
-    events: I,
-    text: &str,
-) -> Result<Document<'a>, YamlProblem> {
+/// Where the builder reads events from: saphyr's parser or the fast path.
+trait Source<'a> {
+    /// The next event, left in place; a syntax error there is taken out instead.
+    fn peek(&mut self) -> Option<Result<&Event<'a>, ScanError>>;
+    /// The next event, taken; `None` at the end or at a syntax error.
+    fn take(&mut self) -> Option<(Event<'a>, Span)>;
+}
+
+struct Saphyr<'a>(std::iter::Peekable<Parser<'a, StrInput<'a>>>);
+
+impl<'a> Source<'a> for Saphyr<'a> {
+    fn peek(&mut self) -> Option<Result<&Event<'a>, ScanError>> {
+        if matches!(self.0.peek(), Some(Err(_))) {
+            return self.0.next().and_then(Result::err).map(Err);
+        }
+        match self.0.peek() {
+            Some(Ok((event, _))) => Some(Ok(event)),
+            _ => None,
+        }
+    }
+
+    fn take(&mut self) -> Option<(Event<'a>, Span)> {
+        self.0.next()?.ok()
+    }
+}
+
+fn build<'a, S: Source<'a>>(events: S, text: &str) -> Result<Document<'a>, YamlProblem> {
     let index = PathIndex::sized_for(text);
     // Every index entry is a node; every mapping key one more.
     let tape = Tape::with_capacity(index.entries.capacity() * 2);
     let mut builder = Builder {
-        events: events.peekable(),
+        events,
         error: None,
         index,
         tape,
@@ -163,8 +186,8 @@ const SCALAR: Shape = Shape {
 
 /// Builds the tape straight from the event stream (no event buffer), recording positions
 /// in the index arena.
-struct Builder<'a, I: Iterator<Item = fast::Item<'a>>> {
-    events: std::iter::Peekable<I>,
+struct Builder<'a, S: Source<'a>> {
+    events: S,
     /// The first syntax error; the builder then sees the stream as ended.
     error: Option<YamlProblem>,
     index: PathIndex,
@@ -178,35 +201,32 @@ struct Builder<'a, I: Iterator<Item = fast::Item<'a>>> {
     alias_nodes: usize,
 }
 
-impl<'a, I: Iterator<Item = fast::Item<'a>>> Builder<'a, I> {
+impl<'a, S: Source<'a>> Builder<'a, S> {
     fn peek(&mut self) -> Option<&Event<'a>> {
         if self.error.is_some() {
             return None;
         }
-        if matches!(self.events.peek(), Some(Err(_)))
-            && let Some(Err(e)) = self.events.next()
-        {
-            let m = e.marker();
-            self.error = Some(YamlProblem {
-                pos: Pos {
-                    line: m.line(),
-                    col: m.col() + 1,
-                },
-                path: String::new(),
-                message: format!("YAML syntax error: {}", e.info()),
-                hint: "fix the YAML syntax first",
-            });
-            return None;
-        }
-        match self.events.peek() {
-            Some(Ok((event, _))) => Some(event),
-            _ => None,
+        match self.events.peek()? {
+            Ok(event) => Some(event),
+            Err(e) => {
+                let m = e.marker();
+                self.error = Some(YamlProblem {
+                    pos: Pos {
+                        line: m.line(),
+                        col: m.col() + 1,
+                    },
+                    path: String::new(),
+                    message: format!("YAML syntax error: {}", e.info()),
+                    hint: "fix the YAML syntax first",
+                });
+                None
+            }
         }
     }
 
     fn next(&mut self) -> Option<(Event<'a>, Span)> {
         self.peek()?;
-        self.events.next()?.ok()
+        self.events.take()
     }
 
     fn skip_to_document(&mut self) {
