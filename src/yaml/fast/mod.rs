@@ -153,7 +153,6 @@ impl<'a> super::Source<'a> for Events<'a, '_> {
     }
 }
 
-
 /// The longest key the fast path reads (saphyr refuses implicit keys of 1,024 characters).
 const MAX_KEY_BYTES: usize = 1000;
 
